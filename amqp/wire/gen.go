@@ -1,0 +1,4 @@
+package wire
+
+// spec.go is generated from the spec XML in the amqp091-go module; see internal/specgen.
+//go:generate go run ./internal/specgen
