@@ -1,0 +1,112 @@
+package vhost
+
+import (
+	"crypto/subtle"
+	"errors"
+	"sync"
+
+	"github.com/rs/zerolog"
+)
+
+// Config configures a Broker.
+type Config struct {
+	Logger      zerolog.Logger
+	DefaultUser string // "guest" when empty
+	DefaultPass string // "guest" when empty
+}
+
+// ErrAuth is returned by Authenticate for an unknown user or a wrong password.
+var ErrAuth = errors.New("vhost: invalid credentials")
+
+// ErrClosed is returned by operations on a closed Broker.
+var ErrClosed = errors.New("vhost: broker closed")
+
+// User is an authenticated user. Treat it as read-only.
+type User struct {
+	Name string
+	Tags []string
+	// LoopbackOnly: the user may connect from a loopback address only. RabbitMQ's default
+	// loopback_users = [<<"guest">>] (RW:docs/access-control.md#loopback-users), so the
+	// default user is loopback-only exactly when it is named "guest".
+	LoopbackOnly bool
+}
+
+type account struct {
+	user *User  // immutable
+	pass []byte // immutable
+}
+
+// Broker holds users and virtual hosts.
+type Broker struct {
+	log zerolog.Logger // immutable
+
+	mu struct {
+		sync.RWMutex
+		users  map[string]*account
+		vhosts map[string]*VHost
+		closed bool
+	}
+}
+
+// New creates a broker with RabbitMQ's blank-node defaults (RW:docs/access-control.md#default-state):
+// vhost "/" and the default user with full permissions on it.
+func New(cfg Config) (*Broker, error) {
+	user, pass := cfg.DefaultUser, cfg.DefaultPass
+	if user == "" {
+		user = "guest"
+	}
+	if pass == "" {
+		pass = "guest"
+	}
+	b := &Broker{log: cfg.Logger}
+	b.mu.users = map[string]*account{user: {
+		user: &User{Name: user, Tags: []string{"administrator"}, LoopbackOnly: user == "guest"},
+		pass: []byte(pass),
+	}}
+	b.mu.vhosts = map[string]*VHost{"/": newVHost("/", b.log)}
+	return b, nil
+}
+
+// Close marks the broker closed. It does not cancel consumers: the protocol server closes
+// its connections (which calls OwnerClosed and cancels consumers) before closing the broker.
+// Safe to call twice.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	b.mu.closed = true
+	b.mu.Unlock()
+	return nil
+}
+
+// Authenticate checks a user's password (compared in constant time) and returns the user.
+func (b *Broker) Authenticate(user, pass string) (*User, error) {
+	b.mu.RLock()
+	a := b.mu.users[user]
+	closed := b.mu.closed
+	b.mu.RUnlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	if a == nil || subtle.ConstantTimeCompare(a.pass, []byte(pass)) != 1 {
+		return nil, ErrAuth
+	}
+	return a.user, nil
+}
+
+// VHost returns the named virtual host, nil if there is none.
+func (b *Broker) VHost(name string) *VHost {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.mu.vhosts[name]
+}
+
+// Permitted reports whether u may open vhost. For now every known user has full
+// permissions on every existing vhost (the blank-node default for guest on "/").
+func (b *Broker) Permitted(u *User, vhost string) bool {
+	if u == nil {
+		return false
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	a := b.mu.users[u.Name]
+	return a != nil && a.user == u && b.mu.vhosts[vhost] != nil
+}

@@ -1,0 +1,265 @@
+package vhost
+
+import (
+	"slices"
+
+	"github.com/warrenmq/warren/amqp/wire"
+)
+
+// Consumer is implemented by the amqp channel, one value per basic.consume (or one per
+// channel, told apart by tag).
+type Consumer interface {
+	// Deliver offers d. Called with the queue's lock held, on whichever goroutine dispatches
+	// (publisher, acker, or Kick caller). Must not block and must not call back into any
+	// queue. false = refused for now (no prefetch credit, or output buffer full): the queue
+	// offers d to its next consumer and offers to this one again on a later dispatch (after
+	// Kick or the next publish).
+	Deliver(d Delivery) bool
+	// Cancelled tells the consumer that its queue was deleted (or it was cancelled by the
+	// server); called without any queue lock held. amqp then sends basic.cancel when the
+	// client supports it (consumer_cancel_notify).
+	Cancelled(q *Queue, tag string)
+}
+
+// Starter may be implemented by a Consumer that must emit something before its first
+// delivery (basic.consume-ok, AMQP 0-9-1 §1.8.3.3: the server replies consume-ok and then
+// delivers). Consume calls Started once, with the queue lock held, after the consumer is
+// registered and before anything is offered to it; the same rules as Deliver apply. Without
+// it, a concurrent publish may call Deliver before Consume has returned.
+type Starter interface {
+	Started(q *Queue, tag string)
+}
+
+// Delivery is one message offered to a consumer (or returned by Get).
+type Delivery struct {
+	Queue       *Queue
+	Tag         string // consumer tag ("" for basic.get)
+	Msg         *Message
+	Redelivered bool
+	Entry       Entry // give it back to Queue.Ack / Reject / Requeue; zero for no-ack deliveries
+}
+
+// Entry identifies one unacknowledged delivery within its queue. Comparable, no pointers.
+type Entry struct {
+	seq  uint64 // the message's enqueue sequence
+	dtag uint64 // which delivery of it (a requeued message is delivered again with a new dtag)
+}
+
+// consumer is one registered consumer of a queue. Immutable.
+type consumer struct {
+	c         Consumer
+	tag       string
+	noAck     bool
+	exclusive bool
+	args      wire.Table
+}
+
+// Consume implements basic.consume. tag "" → "amq.ctag-…". Whether the tag is already used
+// on the channel is for amqp to check (530 NOT_ALLOWED), not here. An exclusive consumer
+// needs a queue without consumers and keeps others out: 403 "in exclusive use"
+// (rabbit_amqqueue_process, basic_consume; rabbit_classic_queue:consume/3). Another
+// connection's exclusive queue: 405.
+func (v *VHost) Consume(o *Owner, queue, tag string, c Consumer, exclusive, noAck bool, args wire.Table) (string, *Queue, error) {
+	q, err := v.lookupQueue(o, queue)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := validateConsumeArgs(v.name, queue, args); err != nil {
+		return "", nil, err
+	}
+	if tag == "" {
+		tag = NewConsumerTag()
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.mu.deleted {
+		return "", nil, errNoQueue(v.name, queue)
+	}
+	if q.mu.exclusiveConsumer || (exclusive && len(q.mu.consumers) > 0) {
+		return "", nil, wire.Soft(wire.AccessRefused, "queue '%s' in vhost '%s' in exclusive use", queue, v.name)
+	}
+	q.mu.consumers = append(q.mu.consumers, &consumer{c: c, tag: tag, noAck: noAck, exclusive: exclusive, args: args})
+	q.mu.hadConsumers = true
+	q.mu.exclusiveConsumer = exclusive
+	if s, ok := c.(Starter); ok {
+		s.Started(q, tag)
+	}
+	q.dispatchLocked()
+	return tag, q, nil
+}
+
+// Cancel removes the consumer (c, tag) (basic.cancel, or its channel closed) and reports
+// whether it was there. Its unacknowledged deliveries stay unacknowledged: the channel may
+// still ack them, or requeue them when it closes. An auto-delete queue is deleted when its
+// last consumer goes (RW:docs/queues.md, auto-delete). Cancelled is not called.
+func (q *Queue) Cancel(c Consumer, tag string) bool {
+	q.mu.Lock()
+	i := slices.IndexFunc(q.mu.consumers, func(k *consumer) bool { return k.c == c && k.tag == tag })
+	if i < 0 {
+		q.mu.Unlock()
+		return false
+	}
+	if q.mu.consumers[i].exclusive {
+		q.mu.exclusiveConsumer = false
+	}
+	q.mu.consumers = slices.Delete(q.mu.consumers, i, i+1)
+	if q.mu.next > i {
+		q.mu.next--
+	}
+	last := len(q.mu.consumers) == 0 && q.autoDelete && !q.mu.deleted
+	q.mu.Unlock()
+	if last {
+		// ifUnused: a consumer that arrived in between keeps the queue alive.
+		_, _ = q.vhost.deleteQueue(q, true, false, false)
+	}
+	return true
+}
+
+// Kick offers ready messages to the consumers again: call it when a consumer regained
+// credit (an ack freed prefetch, basic.qos raised it, the output buffer drained).
+func (q *Queue) Kick() {
+	q.mu.Lock()
+	q.dispatchLocked()
+	q.mu.Unlock()
+}
+
+// dispatchLocked offers ready messages round-robin to the consumers until the queue is
+// empty or every consumer refused in a row.
+func (q *Queue) dispatchLocked() {
+	cs := q.mu.consumers
+	n := len(cs)
+	if n == 0 || q.mu.ready.len() == 0 {
+		return
+	}
+	refused := 0
+	for q.mu.ready.len() > 0 && refused < n {
+		if q.mu.next >= n {
+			q.mu.next = 0
+		}
+		k := cs[q.mu.next]
+		q.mu.next++
+		it := q.mu.ready.front()
+		d := Delivery{Queue: q, Tag: k.tag, Msg: it.msg, Redelivered: it.redelivered}
+		if !k.noAck {
+			d.Entry = Entry{seq: it.seq, dtag: q.mu.dtag + 1}
+		}
+		if !k.c.Deliver(d) {
+			refused++
+			continue
+		}
+		refused = 0
+		got := q.mu.ready.popFront()
+		if !k.noAck {
+			q.mu.dtag++
+			q.mu.unacked[got.seq] = pending{it: got, dtag: q.mu.dtag}
+		}
+	}
+}
+
+// enqueue appends m and dispatches. false if the queue was deleted meanwhile.
+func (q *Queue) enqueue(m *Message) bool {
+	q.mu.Lock()
+	if q.mu.deleted {
+		q.mu.Unlock()
+		return false
+	}
+	q.mu.seq++
+	q.mu.ready.pushBack(item{msg: m, seq: q.mu.seq})
+	q.dispatchLocked()
+	q.mu.Unlock()
+	return true
+}
+
+// Get implements basic.get: takes the first ready message. ok=false when the queue is
+// empty (basic.get-empty). remaining is the ready count after this one (get-ok's
+// message-count). With noAck the message is settled at once; otherwise d.Entry must be
+// acked, rejected or requeued.
+func (v *VHost) Get(o *Owner, queue string, noAck bool) (d Delivery, ok bool, remaining uint32, err error) {
+	q, err := v.lookupQueue(o, queue)
+	if err != nil {
+		return Delivery{}, false, 0, err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.mu.deleted {
+		return Delivery{}, false, 0, errNoQueue(v.name, queue)
+	}
+	if q.mu.ready.len() == 0 {
+		return Delivery{}, false, 0, nil
+	}
+	it := q.mu.ready.popFront()
+	d = Delivery{Queue: q, Msg: it.msg, Redelivered: it.redelivered}
+	if !noAck {
+		q.mu.dtag++
+		q.mu.unacked[it.seq] = pending{it: it, dtag: q.mu.dtag}
+		d.Entry = Entry{seq: it.seq, dtag: q.mu.dtag}
+	}
+	return d, true, uint32(q.mu.ready.len()), nil
+}
+
+// takeLocked removes e from the unacknowledged set; false if it is not there (already
+// settled, requeued and redelivered, purged with the queue, or the queue was deleted).
+func (q *Queue) takeLocked(e Entry) (item, bool) {
+	p, ok := q.mu.unacked[e.seq]
+	if !ok || p.dtag != e.dtag {
+		return item{}, false
+	}
+	delete(q.mu.unacked, e.seq)
+	return p.it, true
+}
+
+// Ack settles deliveries (basic.ack). Unknown or stale entries are ignored: acking an
+// entry of a deleted queue is a no-op. Ack does not dispatch: the channel knows whether
+// credit was freed and calls Kick.
+func (q *Queue) Ack(es ...Entry) {
+	q.mu.Lock()
+	for _, e := range es {
+		q.takeLocked(e)
+	}
+	q.mu.Unlock()
+}
+
+// Reject settles deliveries negatively (basic.reject / basic.nack). requeue=true is Requeue.
+// Otherwise the messages are dropped.
+// TODO(dead-lettering issue): with x-dead-letter-exchange, republish them with reason "rejected".
+func (q *Queue) Reject(requeue bool, es ...Entry) {
+	if requeue {
+		q.Requeue(es...)
+		return
+	}
+	q.Ack(es...)
+}
+
+// Requeue puts deliveries back at their original places in the queue (ordered by enqueue
+// sequence, as RabbitMQ's classic queues do), marked redelivered, then dispatches.
+func (q *Queue) Requeue(es ...Entry) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.mu.deleted {
+		return
+	}
+	s := q.mu.scratch[:0]
+	for _, e := range es {
+		if it, ok := q.takeLocked(e); ok {
+			it.redelivered = true
+			s = append(s, it)
+		}
+	}
+	// Insert youngest first so that each insertion lands at the front in the usual case
+	// (everything requeued is older than everything still ready).
+	slices.SortFunc(s, func(a, b item) int {
+		switch {
+		case a.seq > b.seq:
+			return -1
+		case a.seq < b.seq:
+			return 1
+		}
+		return 0
+	})
+	for _, it := range s {
+		q.mu.ready.insertSorted(it)
+	}
+	clear(s)
+	q.mu.scratch = s[:0]
+	q.dispatchLocked()
+}

@@ -1,0 +1,195 @@
+package vhost
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/warrenmq/warren/amqp/wire"
+)
+
+// Message is one published message. It is immutable once published and shared by every
+// queue it lands in.
+type Message struct {
+	Exchange   string
+	RoutingKey string
+	Flags      uint16 // content-header property flags
+	Props      []byte // raw property list, owned by the message
+	Body       []byte
+	Persistent bool // delivery-mode 2
+	Priority   uint8
+}
+
+// Publisher routes messages for one publishing goroutine (an amqp channel) and keeps the
+// scratch space routing needs, so that a publish allocates nothing in steady state. Not safe
+// for concurrent use.
+type Publisher struct {
+	v      *VHost
+	keys   []string    // routing key, then CC and BCC keys
+	dests  []dest      // one Route call's output
+	queues []*Queue    // the publish's target queues
+	work   []*Exchange // exchanges to route through; also the visited set
+}
+
+// NewPublisher returns a Publisher for v.
+func (v *VHost) NewPublisher() *Publisher { return &Publisher{v: v} }
+
+// Publish routes m with a pooled Publisher; see Publisher.Publish.
+func (v *VHost) Publish(m *Message) (routed bool, err error) {
+	p := v.pool.Get().(*Publisher)
+	routed, err = p.Publish(m)
+	v.pool.Put(p)
+	return routed, err
+}
+
+// Publish routes m from exchange m.Exchange and enqueues it once in each matched queue,
+// dispatching to consumers on the caller's goroutine. The default exchange "" routes to the
+// queue named by the key. Exchange-to-exchange bindings are followed and an exchange that
+// routes nowhere hands the message to its alternate-exchange; each exchange is visited at
+// most once (rabbit_exchange:route1/4), so binding cycles terminate. CC and BCC headers
+// (arrays of longstr) add routing keys (RW:docs/sender-selected.md); BCC is removed from the
+// delivered properties. routed=false when no queue took the message (amqp then returns it
+// if mandatory). Errors: 404 missing exchange, 403 internal exchange.
+func (p *Publisher) Publish(m *Message) (routed bool, err error) {
+	v := p.v
+	p.keys = append(p.keys[:0], m.RoutingKey)
+	var hdrs wire.Table
+	hdrsDecoded, bcc := false, false
+	if raw := headersRaw(m); raw != nil {
+		_, _, cc := wire.TableFind(raw, "CC")
+		_, _, bcc = wire.TableFind(raw, "BCC")
+		if cc || bcc {
+			hdrs, hdrsDecoded = decodeHeaders(raw), true
+			p.keys = appendKeys(p.keys, hdrs["CC"])
+			p.keys = appendKeys(p.keys, hdrs["BCC"])
+		}
+	}
+
+	v.mu.RLock()
+	x := v.mu.exchanges[m.Exchange]
+	if x == nil {
+		v.mu.RUnlock()
+		return false, errNoExchange(v.name, m.Exchange)
+	}
+	if x.internal {
+		v.mu.RUnlock()
+		return false, wire.Soft(wire.AccessRefused, "cannot publish to internal exchange '%s' in vhost '%s'", m.Exchange, v.name)
+	}
+	p.work = append(p.work[:0], x)
+	routes := 0
+	for i := 0; i < len(p.work); i++ {
+		x := p.work[i]
+		p.dests = p.dests[:0]
+		switch {
+		case x.router == nil: // the default exchange
+			for _, k := range p.keys {
+				if q := v.mu.queues[k]; q != nil {
+					p.dests = append(p.dests, dest{q: q})
+				}
+			}
+			routes += len(p.keys)
+		case x.kind == "fanout":
+			p.dests = x.router.Route(p.dests, m.RoutingKey, nil)
+			routes++
+		case x.kind == "headers":
+			if !hdrsDecoded {
+				hdrs, hdrsDecoded = decodeHeaders(headersRaw(m)), true
+			}
+			p.dests = x.router.Route(p.dests, m.RoutingKey, hdrs)
+			routes++
+		default:
+			for _, k := range p.keys {
+				p.dests = x.router.Route(p.dests, k, nil)
+			}
+			routes += len(p.keys)
+		}
+		if len(p.dests) == 0 && x.alternate != "" {
+			if ae := v.mu.exchanges[x.alternate]; ae != nil {
+				p.visit(ae)
+			}
+		}
+		for _, d := range p.dests {
+			if d.q != nil {
+				p.queues = append(p.queues, d.q)
+			} else {
+				p.visit(d.x)
+			}
+		}
+	}
+	v.mu.RUnlock()
+	clear(p.dests)
+	clear(p.work)
+
+	if routes > 1 && len(p.queues) > 1 {
+		// Several Route calls may name a queue more than once; enqueue it once.
+		slices.SortFunc(p.queues, func(a, b *Queue) int { return cmp.Compare(a.id, b.id) })
+		p.queues = slices.Compact(p.queues)
+	}
+	if bcc && len(p.queues) > 0 {
+		stripBCC(m)
+	}
+	for _, q := range p.queues {
+		if q.enqueue(m) {
+			routed = true
+		}
+	}
+	clear(p.queues)
+	p.queues = p.queues[:0]
+	return routed, nil
+}
+
+// visit adds x to the work list unless it has been visited in this publish.
+func (p *Publisher) visit(x *Exchange) {
+	if !slices.Contains(p.work, x) {
+		p.work = append(p.work, x)
+	}
+}
+
+// headersRaw returns m's encoded headers table, nil if it has none.
+func headersRaw(m *Message) []byte {
+	if len(m.Props) == 0 {
+		return nil
+	}
+	h := wire.ContentHeader{Flags: m.Flags, Props: m.Props}
+	return h.HeadersRaw()
+}
+
+// decodeHeaders decodes a headers table; a table that does not decode (amqp validated the
+// properties already) routes as no headers.
+func decodeHeaders(raw []byte) wire.Table {
+	if raw == nil {
+		return nil
+	}
+	t, err := wire.DecodeTable(raw)
+	if err != nil {
+		return nil
+	}
+	return t
+}
+
+// appendKeys appends the longstr elements of a CC/BCC header value. Other types are
+// ignored, as RabbitMQ 3.13+ does (mc_amqpl:essential_properties/1; 3.10 refused them).
+func appendKeys(keys []string, v any) []string {
+	arr, ok := v.([]any)
+	if !ok {
+		return keys
+	}
+	for _, e := range arr {
+		if s, ok := e.(string); ok {
+			keys = append(keys, s)
+		}
+	}
+	return keys
+}
+
+// stripBCC removes the BCC header from m's properties (RW:docs/sender-selected.md: "the BCC
+// header is removed"). Runs before m is enqueued anywhere, so m is still the publisher's.
+func stripBCC(m *Message) {
+	var props wire.Properties
+	if err := props.Decode(m.Flags, m.Props); err != nil {
+		return
+	}
+	delete(props.Headers, "BCC")
+	if flags, out, err := props.Append(make([]byte, 0, len(m.Props))); err == nil {
+		m.Flags, m.Props = flags, out
+	}
+}

@@ -1,0 +1,312 @@
+package vhost
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"strings"
+	"sync"
+
+	"github.com/warrenmq/warren/amqp/wire"
+)
+
+// Queue is one queue of a vhost: its ready messages, unacknowledged deliveries and consumers.
+type Queue struct {
+	id         uint64     // immutable; process-wide unique
+	name       string     // immutable
+	vhost      *VHost     // immutable
+	durable    bool       // immutable; false for exclusive queues (rabbit_channel: Durable = DurableDeclare andalso not ExclusiveDeclare)
+	autoDelete bool       // immutable; deleted when its last consumer goes, if it ever had one
+	owner      *Owner     // immutable; non-nil exactly for an exclusive queue
+	args       wire.Table // immutable; as declared
+
+	sources map[*Exchange]int // guarded by VHost.mu: bindings to this queue, counted per source exchange
+
+	mu struct {
+		sync.Mutex
+		ready             ring               // messages waiting for a consumer, in seq order
+		unacked           map[uint64]pending // delivered, awaiting ack; keyed by item.seq
+		consumers         []*consumer        // in subscription order
+		next              int                // round-robin cursor into consumers
+		exclusiveConsumer bool               // consumers[0] holds exclusive access
+		hadConsumers      bool               // for auto-delete
+		deleted           bool
+		seq               uint64 // last enqueue sequence number
+		dtag              uint64 // last delivery number (tells a stale Entry from a live one)
+		scratch           []item // reused by Requeue
+	}
+}
+
+// pending is an unacknowledged delivery.
+type pending struct {
+	it   item
+	dtag uint64
+}
+
+// QueueInfo is what queue.declare-ok reports.
+type QueueInfo struct {
+	Name      string
+	Messages  uint32 // ready messages (not those delivered and unacknowledged)
+	Consumers uint32 // all consumers (RW:docs/specification.md: RabbitMQ counts all, not only active ones)
+}
+
+// Name returns the queue's name.
+func (q *Queue) Name() string { return q.name }
+
+// VHost returns the vhost the queue belongs to.
+func (q *Queue) VHost() *VHost { return q.vhost }
+
+// Durable, Exclusive and AutoDelete report the queue's properties.
+func (q *Queue) Durable() bool    { return q.durable }
+func (q *Queue) Exclusive() bool  { return q.owner != nil }
+func (q *Queue) AutoDelete() bool { return q.autoDelete }
+
+func (q *Queue) info() QueueInfo {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return QueueInfo{Name: q.name, Messages: uint32(q.mu.ready.len()), Consumers: uint32(len(q.mu.consumers))}
+}
+
+// lockedFor reports whether o may not use q: q is exclusive to another connection
+// (rabbit_amqqueue:check_exclusive_access/3, lax).
+func (q *Queue) lockedFor(o *Owner) bool { return q.owner != nil && q.owner != o }
+
+// genName returns prefix + "-" + 22 base64url characters of 128 random bits: the form of
+// RabbitMQ's server-generated names (rabbit_guid:binary(rabbit_guid:gen_secure(), Prefix)),
+// "amq.gen-…" for queues and "amq.ctag-…" for consumer tags.
+func genName(prefix string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return prefix + "-" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// NewConsumerTag returns a server-generated consumer tag "amq.ctag-…".
+func NewConsumerTag() string { return genName("amq.ctag") }
+
+// classicQueueArgs are the arguments RabbitMQ compares on a queue redeclare
+// (rabbit_classic_queue:capabilities/0, queue_arguments). Others may differ freely.
+var classicQueueArgs = []string{
+	"x-expires", "x-message-ttl", "x-dead-letter-exchange", "x-dead-letter-routing-key",
+	"x-max-length", "x-max-length-bytes", "x-max-priority", "x-overflow", "x-queue-mode",
+	"x-queue-version", "x-single-active-consumer", "x-queue-type", "x-queue-master-locator",
+	"x-queue-leader-locator",
+}
+
+// DeclareQueue implements queue.declare with RabbitMQ's rules (rabbit_channel, queue.declare):
+//   - passive: 404 if missing, 405 if exclusive to another connection;
+//   - name "" → "amq.gen-…"; a client-chosen "amq." name → 403 (even if the queue exists);
+//   - redeclare: exclusivity must match exactly (405), then durable, auto_delete and the
+//     classic queue arguments must be equivalent (406);
+//   - an exclusive queue belongs to o and goes when o closes.
+func (v *VHost) DeclareQueue(o *Owner, name string, passive, durable, exclusive, autoDelete bool, args wire.Table) (QueueInfo, error) {
+	if passive {
+		v.mu.RLock()
+		q := v.mu.queues[name]
+		v.mu.RUnlock()
+		if q == nil {
+			return QueueInfo{}, errNoQueue(v.name, name)
+		}
+		if q.lockedFor(o) {
+			return QueueInfo{}, errLocked(v.name, name)
+		}
+		return q.info(), nil
+	}
+	if name == "" {
+		name = genName("amq.gen")
+	} else if strings.HasPrefix(name, "amq.") {
+		return QueueInfo{}, wire.Soft(wire.AccessRefused, "queue name '%s' contains reserved prefix 'amq.*'", name)
+	}
+	durable = durable && !exclusive
+	var owner *Owner
+	if exclusive {
+		owner = o
+	}
+
+	v.mu.Lock()
+	if q := v.mu.queues[name]; q != nil {
+		v.mu.Unlock()
+		// rabbit_amqqueue:perform_full_equivalence_checks/5: check_exclusive_access strict first.
+		if q.owner != owner {
+			return QueueInfo{}, errLocked(v.name, name)
+		}
+		if q.durable != durable {
+			return QueueInfo{}, errInequivalent("durable", "queue", name, v.name, fieldVal(durable), fieldVal(q.durable))
+		}
+		if q.autoDelete != autoDelete {
+			return QueueInfo{}, errInequivalent("auto_delete", "queue", name, v.name, fieldVal(autoDelete), fieldVal(q.autoDelete))
+		}
+		if err := argsEquivalent(q.args, args, "queue", name, v.name, classicQueueArgs...); err != nil {
+			return QueueInfo{}, err
+		}
+		return q.info(), nil
+	}
+	defer v.mu.Unlock()
+	if err := validateQueueArgs(v.name, name, args); err != nil {
+		return QueueInfo{}, err
+	}
+	q := &Queue{
+		id: nextID.Add(1), name: name, vhost: v,
+		durable: durable, autoDelete: autoDelete, owner: owner, args: args,
+		sources: make(map[*Exchange]int),
+	}
+	q.mu.unacked = make(map[uint64]pending)
+	if owner != nil && !owner.addQueue(q) {
+		// The connection closed while this declare was in flight: RabbitMQ pretends the
+		// declare succeeded and creates nothing (rabbit_channel, {owner_died, _}).
+		return QueueInfo{Name: name}, nil
+	}
+	v.mu.queues[name] = q
+	v.durableAddedLocked(q)
+	return QueueInfo{Name: name}, nil
+}
+
+// lookupQueue finds name for connection o: 404 if missing, 405 if exclusive to another owner.
+func (v *VHost) lookupQueue(o *Owner, name string) (*Queue, error) {
+	v.mu.RLock()
+	q := v.mu.queues[name]
+	v.mu.RUnlock()
+	if q == nil {
+		return nil, errNoQueue(v.name, name)
+	}
+	if q.lockedFor(o) {
+		return nil, errLocked(v.name, name)
+	}
+	return q, nil
+}
+
+// Queue returns the named queue, nil if there is none.
+func (v *VHost) Queue(name string) *Queue {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.mu.queues[name]
+}
+
+// BindQueue implements queue.bind. Binding to the default exchange is refused (403), a
+// missing exchange or queue is 404 (the exchange is checked first, rabbit_db_binding:not_found/3),
+// a binding the exchange type rejects (headers x-match) is 406, another connection's
+// exclusive queue 405. Binding twice is a no-op.
+func (v *VHost) BindQueue(o *Owner, queue, exch, key string, args wire.Table) error {
+	if exch == "" {
+		return errDefaultExchange()
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	x := v.mu.exchanges[exch]
+	if x == nil {
+		return errNoExchange(v.name, exch)
+	}
+	q := v.mu.queues[queue]
+	if q == nil {
+		return errNoQueue(v.name, queue)
+	}
+	// rabbit_binding:binding_checks/2: validate the binding, then exclusivity.
+	if q.lockedFor(o) {
+		if r, err := newRouter(x.kind); err == nil {
+			if _, err := r.Bind(dest{q: q}, key, args); err != nil {
+				return wire.Soft(wire.PreconditionFailed, "%s", err.Error())
+			}
+		}
+		return errLocked(v.name, queue)
+	}
+	return v.bindLocked(x, dest{q: q}, key, args)
+}
+
+// UnbindQueue implements queue.unbind. Unbinding what is not bound succeeds, also for a
+// missing queue or exchange (RW:docs/specification.md: queue.unbind is idempotent;
+// rabbit_db_binding:delete/2).
+func (v *VHost) UnbindQueue(o *Owner, queue, exch, key string, args wire.Table) error {
+	if exch == "" {
+		return errDefaultExchange()
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	x, q := v.mu.exchanges[exch], v.mu.queues[queue]
+	if x == nil || q == nil || x.dests[dest{q: q}] == 0 {
+		return nil
+	}
+	if q.lockedFor(o) {
+		return errLocked(v.name, queue)
+	}
+	v.unbindLocked(x, dest{q: q}, key, args)
+	return nil
+}
+
+// PurgeQueue implements queue.purge: drops the ready messages and returns how many.
+// Delivered, unacknowledged messages are not touched.
+func (v *VHost) PurgeQueue(o *Owner, name string) (uint32, error) {
+	q, err := v.lookupQueue(o, name)
+	if err != nil {
+		return 0, err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.mu.deleted {
+		return 0, errNoQueue(v.name, name)
+	}
+	return uint32(q.mu.ready.clear()), nil
+}
+
+// DeleteQueue implements queue.delete: deleting a missing queue succeeds with count 0
+// (RW:docs/specification.md, idempotent). if-empty is checked before if-unused
+// (rabbit_amqqueue_process, delete). Returns the number of ready messages deleted;
+// consumers are told through Consumer.Cancelled.
+func (v *VHost) DeleteQueue(o *Owner, name string, ifUnused, ifEmpty bool) (uint32, error) {
+	v.mu.RLock()
+	q := v.mu.queues[name]
+	v.mu.RUnlock()
+	if q == nil {
+		return 0, nil
+	}
+	if q.lockedFor(o) {
+		return 0, errLocked(v.name, name)
+	}
+	return v.deleteQueue(q, ifUnused, ifEmpty, true)
+}
+
+// deleteQueue removes q with its bindings (auto-delete exchanges that lose their last
+// binding go too), drops its messages and cancels its consumers. notify=false skips the
+// Cancelled calls (auto-delete after the last consumer left: there is nobody to tell).
+func (v *VHost) deleteQueue(q *Queue, ifUnused, ifEmpty, notify bool) (uint32, error) {
+	v.mu.Lock()
+	if v.mu.queues[q.name] != q {
+		v.mu.Unlock()
+		return 0, nil
+	}
+	q.mu.Lock()
+	if ifEmpty && q.mu.ready.len() > 0 {
+		q.mu.Unlock()
+		v.mu.Unlock()
+		return 0, wire.Soft(wire.PreconditionFailed, "queue '%s' in vhost '%s' not empty", q.name, v.name)
+	}
+	if ifUnused && len(q.mu.consumers) > 0 {
+		q.mu.Unlock()
+		v.mu.Unlock()
+		return 0, wire.Soft(wire.PreconditionFailed, "queue '%s' in vhost '%s' in use", q.name, v.name)
+	}
+	n := q.mu.ready.clear()
+	consumers := q.mu.consumers
+	q.mu.consumers = nil
+	q.mu.unacked = nil
+	q.mu.deleted = true
+	q.mu.Unlock()
+
+	delete(v.mu.queues, q.name)
+	self := dest{q: q}
+	for src := range q.sources {
+		src.router.RemoveDest(self)
+		delete(src.dests, self)
+		v.maybeAutoDeleteLocked(src)
+	}
+	q.sources = nil
+	v.durableRemovedLocked(q)
+	v.mu.Unlock()
+
+	if q.owner != nil {
+		q.owner.removeQueue(q)
+	}
+	if notify {
+		for _, c := range consumers {
+			c.c.Cancelled(q, c.tag)
+		}
+	}
+	return uint32(n), nil
+}

@@ -1,0 +1,99 @@
+package vhost
+
+// item is one message instance in a queue's ready list.
+type item struct {
+	msg         *Message
+	seq         uint64 // enqueue sequence within the queue: the message's place in line
+	redelivered bool
+}
+
+// ring is a growable FIFO of items kept sorted by seq (appends carry a higher seq than any
+// element present; requeue inserts at the sorted position). Power-of-two capacity so that
+// indexing is a mask; popping never reallocates. Not safe for concurrent use: the owning
+// Queue's mutex guards it.
+type ring struct {
+	buf  []item // len(buf) is 0 or a power of two
+	head int    // index of the first element
+	n    int    // number of elements
+}
+
+func (r *ring) len() int { return r.n }
+
+func (r *ring) at(i int) *item { return &r.buf[(r.head+i)&(len(r.buf)-1)] }
+
+func (r *ring) grow() {
+	size := 2 * len(r.buf)
+	if size == 0 {
+		size = 16
+	}
+	nb := make([]item, size)
+	if r.n > 0 {
+		k := copy(nb, r.buf[r.head:])
+		if k < r.n {
+			copy(nb[k:], r.buf[:r.n-k])
+		}
+	}
+	r.buf, r.head = nb, 0
+}
+
+func (r *ring) pushBack(it item) {
+	if r.n == len(r.buf) {
+		r.grow()
+	}
+	r.buf[(r.head+r.n)&(len(r.buf)-1)] = it
+	r.n++
+}
+
+func (r *ring) front() *item { return &r.buf[r.head] }
+
+func (r *ring) popFront() item {
+	it := r.buf[r.head]
+	r.buf[r.head] = item{} // drop the message reference for the GC
+	r.head = (r.head + 1) & (len(r.buf) - 1)
+	r.n--
+	return it
+}
+
+// insertSorted puts it at the position its seq dictates. Requeued messages usually go
+// to the front (they were delivered before anything still ready), which is O(1).
+func (r *ring) insertSorted(it item) {
+	if r.n == len(r.buf) {
+		r.grow()
+	}
+	mask := len(r.buf) - 1
+	if r.n == 0 || it.seq < r.buf[r.head].seq {
+		r.head = (r.head - 1) & mask
+		r.buf[r.head] = it
+		r.n++
+		return
+	}
+	// Binary search for the first element with a larger seq.
+	lo, hi := 0, r.n
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if r.at(mid).seq < it.seq {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	// Shift the tail [lo, n) one slot back.
+	for i := r.n; i > lo; i-- {
+		r.buf[(r.head+i)&mask] = r.buf[(r.head+i-1)&mask]
+	}
+	r.buf[(r.head+lo)&mask] = it
+	r.n++
+}
+
+// clear drops every element and returns how many there were. Keeps the buffer unless it
+// is large, so that a purged queue of a million messages gives its memory back.
+func (r *ring) clear() int {
+	n := r.n
+	if len(r.buf) > 1024 {
+		r.buf = nil
+	} else {
+		clear(r.buf)
+	}
+	r.head, r.n = 0, 0
+	return n
+}
