@@ -1,0 +1,6 @@
+//go:build race
+
+package wire
+
+// raceEnabled skips allocation guards: the race detector allocates on its own.
+const raceEnabled = true
