@@ -148,6 +148,10 @@ func writeTerm(b *strings.Builder, v any) {
 // writeBinary renders an Erlang binary: <<"text">> when printable Latin-1
 // text, <<"text"/utf8>> when printable UTF-8, else its bytes <<1,2,3>>.
 func writeBinary(b *strings.Builder, p []byte) {
+	if len(p) == 0 {
+		b.WriteString("<<>>")
+		return
+	}
 	ascii, printable := true, utf8.Valid(p)
 	for _, r := range string(p) {
 		if r >= 0x80 {
