@@ -35,7 +35,7 @@ func fill(v reflect.Value, seed int) {
 			f.SetBool(true)
 		case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 			v := uint64(n)*0x0102030405060708 + 1 // odd, so never zero in any width
-			f.SetUint(v >> (64 - 8*f.Type().Size()) | 1)
+			f.SetUint(v>>(64-8*f.Type().Size()) | 1)
 		case reflect.Map:
 			f.Set(reflect.ValueOf(Table{"k": "v", "n": int64(n), "nested": Table{"deep": true}}))
 		default:
