@@ -1,0 +1,3 @@
+package conformance
+
+var queueChecks, routingChecks, basicChecks, confirmChecks, txChecks []Check
