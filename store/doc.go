@@ -1,0 +1,61 @@
+// Package store is warren's persistence on Badger (github.com/dgraph-io/badger/v4).
+//
+// It owns the data folder: durable entities (vhosts, users, exchanges, queues,
+// bindings, kept as opaque records the caller encodes), persistent messages and
+// the per-queue indexes that point at them. It imports only the standard
+// library, Badger and zerolog; nothing from this module (see STYLE.md §1).
+//
+// # Durability
+//
+// Badger runs with SyncWrites=false; the store syncs itself. Every write goes
+// through one committer goroutine (commit.go) that takes all batches queued
+// since its last round, applies them in one Badger transaction (more only when
+// the round exceeds Badger's transaction limit), calls DB.Sync once per
+// transaction and only then reports success to each caller, in Commit order.
+// So a nil result from CommitSync or PutEntity, or done(nil) from Commit, means
+// the change is on disk and survives kill -9 and power loss (issue 4: "a
+// declare-ok means it survives a kill from that moment on"), while many
+// concurrent callers share one sync (group commit).
+//
+// # Keys
+//
+// The first byte of every key names its kind (keys.go):
+//
+//	'e' kind key                   entity record, value = caller's bytes
+//	'q' len16 queue seq64 0x00     queue index entry, value = msgID64 [+ body]
+//	'q' len16 queue seq64 0x01     "delivered" mark of that entry, empty value
+//	'm' msgID64                    body shared by two or more index entries
+//	'r' msgID64                    number of index entries that share 'm' msgID64
+//	'x' "meta"                     commit counter and highest message id
+//
+// A message enqueued on one queue keeps its body inside its index entry
+// ("inline", Badger user-meta metaInline), so the common case writes one key
+// and an ack deletes one. A message enqueued on N ≥ 2 queues in one batch is
+// stored once under 'm' with a reference count N under 'r'; each index entry
+// holds only the id (metaShared), and the ack that drops the count to zero
+// deletes body and count. The count lives on disk and changes only in the
+// committer, which reads it inside its transaction, so no recovery scan is
+// needed and a duplicate ack (no index entry) changes nothing.
+//
+// # Safety checks on open
+//
+// A file FORMAT in the folder names the on-disk format; it is read before
+// Badger opens anything, so a folder of another version is left untouched.
+// Badger's own directory lock is probed first so a second process gets
+// ErrLocked naming the folder. Badger verifies SSTable checksums on open
+// (ChecksumVerificationMode OnTableRead) and value-log checksums on read.
+// Badger v4 has no option to refuse truncating a write-ahead log at its first
+// bad record (v2's Truncate option is gone): that is how it drops the torn
+// tail of a crash, and it cannot tell that from damage in the middle. The
+// store therefore writes, after each successful sync, the commit counter to a
+// side file SYNCED (no fsync needed: it is written only after the data it
+// vouches for is durable); if Badger comes back with an older counter, acknowledged
+// commits were lost and Open fails with ErrCorrupt instead of starting silently.
+//
+// # Goroutines and locks
+//
+// A Store owns two goroutines, commitLoop and gcLoop; Close stops and waits
+// for both. Lock order: Store.mu only (held briefly to queue a batch or read
+// the closed flag; never across Badger I/O). Committer state (the open
+// transaction, the counters) is owned by commitLoop.
+package store

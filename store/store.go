@@ -1,0 +1,310 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+	"github.com/rs/zerolog"
+)
+
+// Errors returned by the store. Each wrapping error names the folder.
+var (
+	ErrClosed       = errors.New("store: closed")
+	ErrLocked       = errors.New("store: data folder is locked by another process")
+	ErrIncompatible = errors.New("store: data folder has an incompatible or unreadable format")
+	ErrCorrupt      = errors.New("store: data folder is corrupted")
+	ErrBatchTooBig  = errors.New("store: batch exceeds one Badger transaction")
+	ErrUnknownMsg   = errors.New("store: Enqueue of a message not put in the same batch")
+	ErrBadArgument  = errors.New("store: invalid argument")
+)
+
+// Defaults for Options fields left zero.
+const (
+	// DefaultMemTableSize is Badger's own default: one memtable (and its
+	// write-ahead log) holds this much before it is flushed to a table.
+	DefaultMemTableSize = 64 << 20
+	// DefaultValueThreshold: values this large or larger go to Badger's value
+	// log, smaller ones live in the LSM tree. 4 KiB follows RabbitMQ's
+	// classic queues v2, which embed messages under 4 KiB in the queue index
+	// (queue_index_embed_msgs_below) and put larger ones in the message store.
+	DefaultValueThreshold = 4 << 10
+	// DefaultGCInterval is how often the value log is garbage-collected.
+	DefaultGCInterval = 30 * time.Second
+	// DefaultGCDiscardRatio: a value-log file is rewritten when at least this
+	// share of it is garbage (Badger's recommended 0.5).
+	DefaultGCDiscardRatio = 0.5
+	// DefaultBlockCacheSize bounds Badger's block cache (Badger's default is
+	// 256 MiB, more than a broker that pages queues itself needs).
+	DefaultBlockCacheSize = 64 << 20
+)
+
+// Options tune a Store. The zero value is valid: every zero field takes its default.
+type Options struct {
+	// Logger receives Badger's warnings and errors (its info and debug
+	// messages are dropped). The zero Logger discards everything.
+	Logger zerolog.Logger
+	// MemTableSize is Badger's memtable size in bytes (DefaultMemTableSize).
+	MemTableSize int64
+	// ValueThreshold is the value size in bytes from which values go to the
+	// value log (DefaultValueThreshold).
+	ValueThreshold int64
+	// BlockCacheSize is Badger's block cache in bytes (DefaultBlockCacheSize).
+	BlockCacheSize int64
+	// GCInterval is the period of value-log GC (DefaultGCInterval); negative disables it.
+	GCInterval time.Duration
+	// GCDiscardRatio is passed to RunValueLogGC (DefaultGCDiscardRatio).
+	GCDiscardRatio float64
+}
+
+func (o Options) withDefaults() Options {
+	if o.MemTableSize <= 0 {
+		o.MemTableSize = DefaultMemTableSize
+	}
+	if o.ValueThreshold <= 0 {
+		o.ValueThreshold = DefaultValueThreshold
+	}
+	if o.BlockCacheSize <= 0 {
+		o.BlockCacheSize = DefaultBlockCacheSize
+	}
+	if o.GCInterval == 0 {
+		o.GCInterval = DefaultGCInterval
+	}
+	if o.GCDiscardRatio <= 0 || o.GCDiscardRatio >= 1 {
+		o.GCDiscardRatio = DefaultGCDiscardRatio
+	}
+	return o
+}
+
+// Store is warren's persistent state. Its methods are safe for concurrent use.
+type Store struct {
+	db   *badger.DB     // immutable after open
+	dir  string         // data folder; "" in memory; immutable
+	opts Options        // immutable
+	log  zerolog.Logger // immutable
+
+	synced *os.File // SYNCED watermark file, nil in memory; written only by commitLoop
+
+	mu struct {
+		sync.Mutex
+		pending []request // queued for commitLoop
+		closed  bool
+	}
+	wake chan struct{} // cap 1: pending has work or closed is set
+
+	// Owned by commitLoop after open.
+	commits uint64 // transactions committed and synced, ever (persisted in metaKey)
+	broken  error  // first commit or sync failure: every later commit fails with it
+	spare   []request
+
+	maxID   atomic.Uint64 // highest message id ever committed; written by commitLoop
+	syncs   atomic.Uint64 // transactions committed and synced since open; written by commitLoop
+	batches atomic.Uint64 // batches committed since open; written by commitLoop
+
+	loopDone  chan struct{} // closed when commitLoop returns
+	gcStop    chan struct{} // closed by Close to stop gcLoop
+	gcDone    chan struct{} // closed when gcLoop returns
+	closeOnce sync.Once
+	closeErr  error // result of the first Close
+}
+
+// request is one Commit: a batch and the callback owed for it.
+type request struct {
+	b    *Batch
+	done func(error)
+	err  error // set by commitLoop when this batch alone failed
+}
+
+// Open opens (creating if needed) the store in folder dir. An incompatible,
+// unreadable or corrupted folder gives ErrIncompatible or ErrCorrupt and is
+// not modified; a folder in use by another process gives ErrLocked.
+func Open(dir string, opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("store: create data folder: %w", err)
+	}
+	if err := probeLock(dir); err != nil {
+		return nil, err
+	}
+	if err := checkFormat(dir); err != nil {
+		return nil, err
+	}
+	watermark, err := readSynced(dir)
+	if err != nil {
+		return nil, err
+	}
+
+	bo := badger.DefaultOptions(dir).
+		WithSyncWrites(false). // the committer syncs once per group (doc.go)
+		WithLogger(badgerLogger{opts.Logger}).
+		WithMetricsEnabled(false).
+		WithDetectConflicts(false). // one writer: the committer
+		WithMemTableSize(opts.MemTableSize).
+		WithValueThreshold(opts.ValueThreshold).
+		WithBlockCacheSize(opts.BlockCacheSize).
+		WithChecksumVerificationMode(options.OnTableRead).
+		WithVerifyValueChecksum(true).
+		WithExternalMagic(formatVersion)
+	db, err := badger.Open(bo)
+	if err != nil {
+		if strings.Contains(err.Error(), "directory lock") {
+			return nil, fmt.Errorf("%w: %s: %v", ErrLocked, dir, err)
+		}
+		if strings.Contains(err.Error(), "External Magic Version") || strings.Contains(err.Error(), "Manifest") && strings.Contains(err.Error(), "version") {
+			return nil, fmt.Errorf("%w: %s: %v", ErrIncompatible, dir, err)
+		}
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, dir, err)
+	}
+	s, err := newStore(db, dir, opts)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if s.commits < watermark {
+		db.Close()
+		return nil, fmt.Errorf("%w: %s: Badger recovered %d commits but %d were acknowledged; "+
+			"its write-ahead log lost data (Badger cuts a log at its first bad record)",
+			ErrCorrupt, dir, s.commits, watermark)
+	}
+	if s.synced, err = openSynced(dir); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.start()
+	return s, nil
+}
+
+// OpenMemory opens a store that keeps everything in memory and touches no
+// disk: commits succeed without syncing and nothing survives Close.
+func OpenMemory(opts Options) (*Store, error) {
+	opts = opts.withDefaults()
+	bo := badger.DefaultOptions("").
+		WithInMemory(true).
+		WithLogger(badgerLogger{opts.Logger}).
+		WithMetricsEnabled(false).
+		WithDetectConflicts(false).
+		WithMemTableSize(opts.MemTableSize).
+		WithValueThreshold(opts.ValueThreshold).
+		WithCompression(options.None). // nothing to save on: no disk
+		WithBlockCacheSize(0)
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("store: open in memory: %w", err)
+	}
+	s, err := newStore(db, "", opts)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.start()
+	return s, nil
+}
+
+func newStore(db *badger.DB, dir string, opts Options) (*Store, error) {
+	s := &Store{
+		db:       db,
+		dir:      dir,
+		opts:     opts,
+		log:      opts.Logger,
+		wake:     make(chan struct{}, 1),
+		loopDone: make(chan struct{}),
+		gcStop:   make(chan struct{}),
+		gcDone:   make(chan struct{}),
+	}
+	err := db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(metaKey)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			if len(v) != 16 {
+				return fmt.Errorf("meta record of %d bytes, want 16", len(v))
+			}
+			s.commits = binary.BigEndian.Uint64(v)
+			s.maxID.Store(binary.BigEndian.Uint64(v[8:]))
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: read meta: %v", ErrCorrupt, dir, err)
+	}
+	return s, nil
+}
+
+func (s *Store) start() {
+	go s.commitLoop()
+	if s.dir != "" && s.opts.GCInterval > 0 {
+		go s.gcLoop()
+	} else {
+		close(s.gcDone)
+	}
+}
+
+// Dir returns the data folder, or "" for an in-memory store.
+func (s *Store) Dir() string { return s.dir }
+
+// LastMessageID returns the highest message id ever committed (0 if none),
+// so a restarted broker can continue above it.
+func (s *Store) LastMessageID() uint64 { return s.maxID.Load() }
+
+// Stats counts the store's work since Open.
+type Stats struct {
+	Syncs   uint64 // Badger transactions committed, each followed by one sync
+	Batches uint64 // batches committed (Commit, CommitSync, PutEntity, ...)
+}
+
+// Stats returns the counters since Open; Batches/Syncs is the group-commit factor.
+func (s *Store) Stats() Stats {
+	return Stats{Syncs: s.syncs.Load(), Batches: s.batches.Load()}
+}
+
+// Close commits every batch already passed to Commit, stops the store's
+// goroutines and closes Badger. Later commits fail with ErrClosed. Close is
+// idempotent: every call returns the first call's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.mu.closed = true
+		s.mu.Unlock()
+		s.signal()
+		<-s.loopDone
+		close(s.gcStop)
+		<-s.gcDone
+		err := s.db.Close()
+		if s.synced != nil {
+			err = errors.Join(err, s.synced.Close())
+		}
+		if err != nil {
+			s.closeErr = fmt.Errorf("store: close %s: %w", s.dir, err)
+		}
+	})
+	return s.closeErr
+}
+
+// badgerLogger routes Badger's log to zerolog: errors and warnings only.
+type badgerLogger struct{ log zerolog.Logger }
+
+func (l badgerLogger) Errorf(f string, a ...any) {
+	if e := l.log.Error(); e.Enabled() {
+		e.Str("from", "badger").Msg(strings.TrimSpace(fmt.Sprintf(f, a...)))
+	}
+}
+
+func (l badgerLogger) Warningf(f string, a ...any) {
+	if e := l.log.Warn(); e.Enabled() {
+		e.Str("from", "badger").Msg(strings.TrimSpace(fmt.Sprintf(f, a...)))
+	}
+}
+
+func (badgerLogger) Infof(string, ...any)  {}
+func (badgerLogger) Debugf(string, ...any) {}
