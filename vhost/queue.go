@@ -224,7 +224,15 @@ func (v *VHost) UnbindQueue(o *Owner, queue, exch, key string, args wire.Table) 
 		return nil
 	}
 	if q.lockedFor(o) {
-		return errLocked(v.name, queue)
+		// The exclusivity check applies only to a binding that exists
+		// (rabbit_db_binding:delete/2). Probe by removing and restoring it, under the
+		// write lock, so nobody sees the gap.
+		d := dest{q: q}
+		if x.router.Unbind(d, key, args) {
+			_, _ = x.router.Bind(d, key, args)
+			return errLocked(v.name, queue)
+		}
+		return nil
 	}
 	v.unbindLocked(x, dest{q: q}, key, args)
 	return nil
