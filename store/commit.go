@@ -61,9 +61,10 @@ func (s *Store) commitLoop() {
 	defer close(s.loopDone)
 	for {
 		s.mu.Lock()
-		reqs := s.mu.pending
-		s.mu.pending = s.spare[:0]
-		closed := s.mu.closed
+		reqs, closed := s.mu.pending, s.mu.closed
+		if len(reqs) > 0 {
+			s.mu.pending = s.spare // reqs and spare swap arrays: no allocation
+		}
 		s.mu.Unlock()
 		if len(reqs) > 0 {
 			s.commitRound(reqs)
