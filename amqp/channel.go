@@ -268,8 +268,8 @@ func (ch *channel) fail(ex *wire.Exception) {
 	ch.closing = true
 	ch.pub = publishing{}
 	ch.send(&wire.ChannelClose{
-		ReplyCode: ex.Code,
-		ReplyText: closeText(ex),
+		ReplyCode:       ex.Code,
+		ReplyText:       closeText(ex),
 		FailingClassID:  ex.ClassID,
 		FailingMethodID: ex.MethodID,
 	})

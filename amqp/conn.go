@@ -411,8 +411,8 @@ func (c *conn) sendClose(ex *wire.Exception) {
 	}
 	c.closing = true
 	c.sendMethod(0, &wire.ConnectionClose{
-		ReplyCode: ex.Code,
-		ReplyText: closeText(ex),
+		ReplyCode:       ex.Code,
+		ReplyText:       closeText(ex),
 		FailingClassID:  ex.ClassID,
 		FailingMethodID: ex.MethodID,
 	})
