@@ -88,27 +88,40 @@ func compile[D comparable](dest D, args map[string]any) (*hbinding[D], error) {
 		hb.keys = append(hb.keys, hkey{name: name, void: v == nil, val: valueOf(v)})
 	}
 	sort.Slice(hb.keys, func(i, j int) bool { return hb.keys[i].name < hb.keys[j].name })
-	switch {
-	case len(hb.keys) == 0:
-		// "all": in always; "any": matches nothing, indexed nowhere.
-	case hb.any:
+	// "any" is indexed under every key, "all" under one (see home); with no
+	// keys, "all" sits in always and "any", matching nothing, nowhere.
+	if hb.any {
 		hb.index = make([]int, len(hb.keys))
 		for i := range hb.index {
 			hb.index[i] = i
 		}
-	default:
-		// Index under the first key a hash lookup can find; a message lacking
-		// that key cannot match.
-		at := 0
-		for i, k := range hb.keys {
-			if !k.void && k.val.kind != kOther {
-				at = i
-				break
-			}
-		}
-		hb.index = []int{at}
 	}
 	return hb, nil
+}
+
+// home picks the key an "all" binding is indexed under: a message lacking it
+// cannot match, so any key would do; the one whose bucket holds the fewest
+// bindings now (preferring values a hash lookup finds over void and composite
+// ones) keeps buckets small when many bindings share a header value, as with
+// {type: tN, region: eu} for N = 1..100000.
+func (x *headers[D]) home(hb *hbinding[D]) {
+	best, bestSize := 0, -1
+	for i := range hb.keys {
+		k := &hb.keys[i]
+		size := 0
+		if f := x.fields[k.name]; f != nil {
+			if s := f.bucket(k, false); s != nil {
+				size = s.len()
+			}
+		}
+		if k.void || k.val.kind == kOther {
+			size += 1 << 30 // tried on every message carrying the header
+		}
+		if bestSize < 0 || size < bestSize {
+			best, bestSize = i, size
+		}
+	}
+	hb.index = []int{best}
 }
 
 // match reports whether headers h satisfy the binding.
@@ -200,6 +213,9 @@ func (x *headers[D]) Bind(dest D, key string, args map[string]any) (bool, error)
 	}
 	if x.b.has(dest, key, args) {
 		return false, nil
+	}
+	if !hb.any && len(hb.keys) > 0 {
+		x.home(hb)
 	}
 	x.b.add(dest, key, args, hb)
 	x.index(hb)
