@@ -1,0 +1,56 @@
+package vhost
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/rs/zerolog"
+)
+
+func TestAuthenticate(t *testing.T) {
+	t.Run("default user guest is loopback-only", func(t *testing.T) {
+		b, err := New(Config{Logger: zerolog.Nop()})
+		must(t, err)
+		u, err := b.Authenticate("guest", "guest")
+		must(t, err)
+		if u.Name != "guest" || !u.LoopbackOnly {
+			t.Fatalf("%+v", u)
+		}
+		if !b.Permitted(u, "/") || b.Permitted(u, "other") || b.Permitted(nil, "/") {
+			t.Fatal("permissions")
+		}
+		if _, err := b.Authenticate("guest", "wrong"); !errors.Is(err, ErrAuth) {
+			t.Fatalf("wrong password: %v", err)
+		}
+		if _, err := b.Authenticate("nobody", "guest"); !errors.Is(err, ErrAuth) {
+			t.Fatalf("unknown user: %v", err)
+		}
+		if b.VHost("other") != nil {
+			t.Fatal("unknown vhost")
+		}
+	})
+	t.Run("configured default user is not loopback-only", func(t *testing.T) {
+		b, err := New(Config{Logger: zerolog.Nop(), DefaultUser: "app", DefaultPass: "secret"})
+		must(t, err)
+		u, err := b.Authenticate("app", "secret")
+		must(t, err)
+		if u.LoopbackOnly {
+			t.Fatal("non-guest default user is loopback-only")
+		}
+		if _, err := b.Authenticate("guest", "guest"); !errors.Is(err, ErrAuth) {
+			t.Fatal("guest exists besides the configured user")
+		}
+		if !b.Permitted(u, "/") {
+			t.Fatal("no permission on /")
+		}
+	})
+	t.Run("closed broker refuses logins", func(t *testing.T) {
+		b, err := New(Config{Logger: zerolog.Nop()})
+		must(t, err)
+		must(t, b.Close())
+		must(t, b.Close())
+		if _, err := b.Authenticate("guest", "guest"); !errors.Is(err, ErrClosed) {
+			t.Fatalf("got %v", err)
+		}
+	})
+}

@@ -1,0 +1,145 @@
+package vhost
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// ackingConsumer acks through a channel drained by another goroutine, as the amqp channel's
+// read loop would (Deliver must not call back into the queue).
+type ackingConsumer struct {
+	acks chan Delivery
+	got  atomic.Int64
+}
+
+func (c *ackingConsumer) Deliver(d Delivery) bool {
+	select {
+	case c.acks <- d:
+		c.got.Add(1)
+		return true
+	default:
+		return false // "output buffer full"
+	}
+}
+
+func (c *ackingConsumer) Cancelled(*Queue, string) {}
+
+// TestConcurrentPublishConsumeDelete runs publishers, acking consumers, topology churn and
+// queue deletion at once: under -race it checks the locking, and it must end (no deadlock)
+// within its deadline.
+func TestConcurrentPublishConsumeDelete(t *testing.T) {
+	v := newTestVHost(t)
+	const queues, publishers, perPublisher = 4, 4, 2000
+	must(t, v.DeclareExchange("fan", "fanout", false, false, false, false, nil))
+	must(t, v.DeclareExchange("top", "topic", false, false, false, false, nil))
+	must(t, v.BindExchange("top", "fan", "", nil))
+	for i := range queues {
+		name := fmt.Sprint("q", i)
+		declareQ(t, v, nil, name)
+		must(t, v.BindQueue(nil, name, "top", "#", nil))
+	}
+
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var consumers []*ackingConsumer
+	for i := range queues {
+		c := &ackingConsumer{acks: make(chan Delivery, 64)}
+		consumers = append(consumers, c)
+		_, q, err := v.Consume(nil, fmt.Sprint("q", i), "c", c, false, false, nil)
+		must(t, err)
+		wg.Add(1)
+		go func() { // the consumer's "read loop": ack, requeue now and then, kick
+			defer wg.Done()
+			n := 0
+			for {
+				select {
+				case d := <-c.acks:
+					n++
+					if n%17 == 0 {
+						d.Queue.Requeue(d.Entry)
+					} else {
+						d.Queue.Ack(d.Entry)
+					}
+					q.Kick()
+				case <-stop:
+					return
+				}
+			}
+		}()
+	}
+	var published atomic.Int64
+	var pubWG sync.WaitGroup
+	for p := range publishers {
+		pubWG.Add(1)
+		go func() {
+			defer pubWG.Done()
+			pub := v.NewPublisher()
+			for i := range perPublisher {
+				if _, err := pub.Publish(&Message{Exchange: "fan", RoutingKey: "a.b", Body: []byte("x")}); err != nil {
+					t.Error(err)
+					return
+				}
+				published.Add(1)
+				if p == 0 && i%100 == 0 {
+					// Topology churn on the publisher's path.
+					name := fmt.Sprint("tmp", i)
+					if _, err := v.DeclareQueue(nil, name, false, false, false, false, nil); err != nil {
+						t.Error(err)
+						return
+					}
+					_ = v.BindQueue(nil, name, "fan", "", nil)
+					_, _ = v.DeleteQueue(nil, name, false, false)
+				}
+			}
+		}()
+	}
+	// Meanwhile delete and re-create one of the consumed queues a few times.
+	pubWG.Add(1)
+	go func() {
+		defer pubWG.Done()
+		for range 20 {
+			_, _ = v.DeleteQueue(nil, "q0", false, false)
+			_, _ = v.DeclareQueue(nil, "q0", false, false, false, false, nil)
+			_ = v.BindQueue(nil, "q0", "top", "#", nil)
+			_, _, _, _ = v.Get(nil, "q0", true)
+		}
+	}()
+
+	done := make(chan struct{})
+	go func() { pubWG.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("publishers did not finish: deadlock?")
+	}
+
+	// Every message in the surviving queues q1..q3 reaches its consumer eventually.
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 1; i < queues; i++ {
+		q := v.Queue(fmt.Sprint("q", i))
+		for {
+			q.Kick()
+			q.mu.Lock()
+			ready, unacked := q.mu.ready.len(), len(q.mu.unacked)
+			q.mu.Unlock()
+			if ready == 0 && unacked == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("q%d: %d ready, %d unacked left", i, ready, unacked)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if got := consumers[i].got.Load(); got < publishers*perPublisher {
+			t.Fatalf("q%d consumer got %d deliveries, want ≥ %d", i, got, publishers*perPublisher)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if published.Load() != publishers*perPublisher {
+		t.Fatalf("published %d", published.Load())
+	}
+}
