@@ -11,7 +11,7 @@ type nopConsumer struct {
 	last Delivery
 }
 
-func (c *nopConsumer) Deliver(d Delivery) bool { c.n++; c.last = d; return true }
+func (c *nopConsumer) Deliver(d Delivery) bool  { c.n++; c.last = d; return true }
 func (c *nopConsumer) Cancelled(*Queue, string) {}
 
 // benchSetup declares n queues bound to exchange ex with key "k", each with a nopConsumer.
