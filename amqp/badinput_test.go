@@ -25,6 +25,7 @@ func checkServed(t *testing.T, addr string) {
 	if _, ok := rc.next().(*wire.ConnectionCloseOk); !ok {
 		t.Fatal("second client: want connection.close-ok")
 	}
+	rc.nc.Close()
 }
 
 func publishFrames(ch uint16, exchange, key string, body []byte, announced uint64) []byte {

@@ -252,6 +252,12 @@ func (c *conn) onFrame(f wire.Frame) (done bool, code uint16) {
 	}
 	var ex *wire.Exception
 	switch {
+	case errors.Is(err, errClientClosed):
+		// rabbit_reader leaves closing the socket to the client after
+		// close-ok (bounded by a timeout): closing first would race the
+		// client's read of close-ok.
+		c.drain()
+		return true, wire.ReplySuccess
 	case errors.Is(err, errConnClosed):
 		return true, c.closeCode()
 	case errors.As(err, &ex) && !ex.Hard:
@@ -272,8 +278,12 @@ func (c *conn) onFrame(f wire.Frame) (done bool, code uint16) {
 	}
 }
 
-// errConnClosed ends readLoop after an orderly connection.close exchange.
-var errConnClosed = errors.New("amqp: connection closed")
+// errConnClosed ends readLoop after the client answered our connection.close;
+// errClientClosed after we answered the client's.
+var (
+	errConnClosed   = errors.New("amqp: connection closed")
+	errClientClosed = errors.New("amqp: connection closed by client")
+)
 
 func (c *conn) closeCode() uint16 {
 	if ex := c.forced.Load(); ex != nil {
@@ -383,7 +393,7 @@ func (c *conn) onConnMethod(m wire.Method) error {
 		}
 		c.sendMethod(0, &wire.ConnectionCloseOk{})
 		c.log.Debug().Uint16("client_code", m.ReplyCode).Str("client_text", m.ReplyText).Msg("client closed connection")
-		return errConnClosed
+		return errClientClosed
 	case *wire.ConnectionCloseOk:
 		return nil // unsolicited: ignore
 	case *wire.ConnectionUpdateSecret:

@@ -23,6 +23,8 @@ import (
 type Options struct {
 	// Heartbeat the server proposes; 0: RabbitMQ's 60 s.
 	Heartbeat time.Duration
+	// ReportWarren names the server warren in connection.start.
+	ReportWarren bool
 	// Logger receives the broker's log; zero value: the test's log at warn level.
 	Logger *zerolog.Logger
 }
@@ -59,7 +61,7 @@ func StartWith(t testing.TB, opts Options) *Broker {
 	if err != nil {
 		t.Fatalf("warrentest: listen: %v", err)
 	}
-	srv := amqp.NewServer(amqp.Config{Broker: core, Logger: log, Heartbeat: opts.Heartbeat})
+	srv := amqp.NewServer(amqp.Config{Broker: core, Logger: log, Heartbeat: opts.Heartbeat, ReportWarren: opts.ReportWarren})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	t.Cleanup(func() {
