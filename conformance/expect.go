@@ -25,12 +25,25 @@ func textMatches(want, got string) bool {
 	if p, ok := strings.CutSuffix(want, "*"); ok {
 		return strings.HasPrefix(got, p)
 	}
-	return want == got
+	return replyText(want) == got
+}
+
+// replyText is text as RabbitMQ sends it in a reply-text shortstr (at most 255 octets, AMQP 0-9-1
+// §4.2.5.3): longer texts are cut to 252 octets followed by "..." (rabbit_binary_generator.erl
+// amqp_exception_explanation).
+func replyText(text string) string {
+	if len(text) <= 255 {
+		return text
+	}
+	return text[:252] + "..."
 }
 
 func wantDesc(scope string, code int, text string) string {
 	if text == "" {
 		return fmt.Sprintf("%s %d", scope, code)
+	}
+	if !strings.HasSuffix(text, "*") {
+		text = replyText(text)
 	}
 	return fmt.Sprintf("%s %d %q", scope, code, text)
 }

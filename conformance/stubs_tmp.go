@@ -1,3 +1,3 @@
 package conformance
 
-var queueChecks, routingChecks, basicChecks, confirmChecks, txChecks []Check
+var routingChecks, basicChecks, confirmChecks, txChecks []Check
