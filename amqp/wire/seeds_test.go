@@ -40,6 +40,9 @@ func writeSeeds(t *testing.T, frames [][]byte) {
 	}
 	var all []byte
 	for i, f := range frames {
+		if len(f) > 1024 { // body frames of the large test message: big, and nothing new to a fuzzer
+			continue
+		}
 		all = append(all, f...)
 		payload := f[7 : len(f)-1]
 		name := fmt.Sprintf("amqp091-%02d", i)
