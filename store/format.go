@@ -97,8 +97,8 @@ func syncDir(dir string) error {
 // pwrite and cannot tear on its own.
 func readSynced(dir string) (uint64, error) {
 	data, err := os.ReadFile(filepath.Join(dir, syncedFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
+	if errors.Is(err, os.ErrNotExist) || err == nil && len(data) == 0 {
+		return 0, nil // new folder, or a crash right after openSynced created it
 	}
 	if err != nil {
 		return 0, fmt.Errorf("store: read %s: %w", syncedFile, err)

@@ -136,6 +136,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := checkFormat(dir); err != nil {
 		return nil, err
 	}
+	if err := verifyTables(dir); err != nil {
+		return nil, err
+	}
 	watermark, err := readSynced(dir)
 	if err != nil {
 		return nil, err
@@ -149,7 +152,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		WithMemTableSize(opts.MemTableSize).
 		WithValueThreshold(opts.ValueThreshold).
 		WithBlockCacheSize(opts.BlockCacheSize).
-		WithChecksumVerificationMode(options.OnTableRead).
+		// Tables were checked by verifyTables; Badger's own check on open
+		// would skip a bad table instead of failing (verify.go).
+		WithChecksumVerificationMode(options.NoVerification).
 		WithVerifyValueChecksum(true).
 		WithExternalMagic(formatVersion)
 	db, err := badger.Open(bo)
