@@ -45,15 +45,6 @@ type Entry struct {
 	dtag uint64 // which delivery of it (a requeued message is delivered again with a new dtag)
 }
 
-// consumer is one registered consumer of a queue. Immutable.
-type consumer struct {
-	c         Consumer
-	tag       string
-	noAck     bool
-	exclusive bool
-	args      wire.Table
-}
-
 // Consume implements basic.consume. tag "" → "amq.ctag-…". Whether the tag is already used
 // on the channel is for amqp to check (530 NOT_ALLOWED), not here. An exclusive consumer
 // needs a queue without consumers and keeps others out: 403 "in exclusive use"
@@ -64,7 +55,8 @@ func (v *VHost) Consume(o *Owner, queue, tag string, c Consumer, exclusive, noAc
 	if err != nil {
 		return "", nil, err
 	}
-	if err := validateConsumeArgs(v.name, queue, args); err != nil {
+	prio, err := consumePriority(v.name, queue, args)
+	if err != nil {
 		return "", nil, err
 	}
 	if tag == "" {
@@ -75,10 +67,10 @@ func (v *VHost) Consume(o *Owner, queue, tag string, c Consumer, exclusive, noAc
 	if q.mu.deleted {
 		return "", nil, errNoQueue(v.name, queue)
 	}
-	if q.mu.exclusiveConsumer || (exclusive && len(q.mu.consumers) > 0) {
+	if q.mu.exclusiveConsumer || (exclusive && q.mu.consumers.n > 0) {
 		return "", nil, wire.Soft(wire.AccessRefused, "queue '%s' in vhost '%s' in exclusive use", queue, v.name)
 	}
-	q.mu.consumers = append(q.mu.consumers, &consumer{c: c, tag: tag, noAck: noAck, exclusive: exclusive, args: args})
+	q.mu.consumers.add(&consumer{c: c, tag: tag, noAck: noAck, exclusive: exclusive, prio: prio, args: args})
 	q.mu.hadConsumers = true
 	q.mu.exclusiveConsumer = exclusive
 	if s, ok := c.(Starter); ok {
@@ -94,19 +86,15 @@ func (v *VHost) Consume(o *Owner, queue, tag string, c Consumer, exclusive, noAc
 // last consumer goes (RW:docs/queues.md, auto-delete). Cancelled is not called.
 func (q *Queue) Cancel(c Consumer, tag string) bool {
 	q.mu.Lock()
-	i := slices.IndexFunc(q.mu.consumers, func(k *consumer) bool { return k.c == c && k.tag == tag })
-	if i < 0 {
+	k := q.mu.consumers.remove(c, tag)
+	if k == nil {
 		q.mu.Unlock()
 		return false
 	}
-	if q.mu.consumers[i].exclusive {
+	if k.exclusive {
 		q.mu.exclusiveConsumer = false
 	}
-	q.mu.consumers = slices.Delete(q.mu.consumers, i, i+1)
-	if q.mu.next > i {
-		q.mu.next--
-	}
-	last := len(q.mu.consumers) == 0 && q.autoDelete && !q.mu.deleted
+	last := q.mu.consumers.n == 0 && q.autoDelete && !q.mu.deleted
 	q.mu.Unlock()
 	if last {
 		// ifUnused: a consumer that arrived in between keeps the queue alive.
@@ -123,37 +111,51 @@ func (q *Queue) Kick() {
 	q.mu.Unlock()
 }
 
-// dispatchLocked offers ready messages round-robin to the consumers until the queue is
-// empty or every consumer refused in a row.
+// dispatchLocked offers ready messages to the consumers until the queue is empty or every
+// consumer refused: each message goes to the highest priority that has a consumer taking
+// it, round-robin within the priority. A consumer that refused is not asked again in the
+// same round, so a round costs O(messages + consumers) Deliver calls at most.
 func (q *Queue) dispatchLocked() {
-	cs := q.mu.consumers
-	n := len(cs)
-	if n == 0 || q.mu.ready.len() == 0 {
+	cs := &q.mu.consumers
+	if cs.n == 0 || q.mu.ready.len() == 0 {
 		return
 	}
-	refused := 0
-	for q.mu.ready.len() > 0 && refused < n {
-		if q.mu.next >= n {
-			q.mu.next = 0
-		}
-		k := cs[q.mu.next]
-		q.mu.next++
-		it := q.mu.ready.front()
-		d := Delivery{Queue: q, Tag: k.tag, Msg: it.msg, Redelivered: it.redelivered}
-		if !k.noAck {
-			d.Entry = Entry{seq: it.seq, dtag: q.mu.dtag + 1}
-		}
-		if !k.c.Deliver(d) {
-			refused++
-			continue
-		}
-		refused = 0
-		got := q.mu.ready.popFront()
-		if !k.noAck {
-			q.mu.dtag++
-			q.mu.unacked[got.seq] = pending{it: got, dtag: q.mu.dtag}
+	cs.round++
+	for q.mu.ready.len() > 0 && q.offerLocked(cs) {
+	}
+}
+
+// offerLocked offers the first ready message; false if no consumer took it.
+func (q *Queue) offerLocked(cs *consumerSet) bool {
+	it := q.mu.ready.front()
+	for _, g := range cs.groups {
+		n := len(g.members)
+		for range n {
+			if g.next >= n {
+				g.next = 0
+			}
+			k := g.members[g.next]
+			g.next++
+			if k.refused == cs.round {
+				continue
+			}
+			d := Delivery{Queue: q, Tag: k.tag, Msg: it.msg, Redelivered: it.redelivered}
+			if !k.noAck {
+				d.Entry = Entry{seq: it.seq, dtag: q.mu.dtag + 1}
+			}
+			if !k.c.Deliver(d) {
+				k.refused = cs.round
+				continue
+			}
+			got := q.mu.ready.popFront()
+			if !k.noAck {
+				q.mu.dtag++
+				q.mu.unacked[got.seq] = pending{it: got, dtag: q.mu.dtag}
+			}
+			return true
 		}
 	}
+	return false
 }
 
 // enqueue appends m and dispatches. false if the queue was deleted meanwhile.
@@ -262,4 +264,22 @@ func (q *Queue) Requeue(es ...Entry) {
 	clear(s)
 	q.mu.scratch = s[:0]
 	q.dispatchLocked()
+}
+
+// consumePriority reads the x-priority consumer argument (RW:docs/consumer-priority.md),
+// 0 if absent. A non-integer is refused as rabbit_amqqueue:check_int_arg/2 refuses it
+// (check_consume_arguments/3: "invalid arg '~ts' for ~ts: ~255p", the reason being an
+// Erlang string, printed quoted).
+// TODO(queue-arguments issue): x-consumer-timeout.
+func consumePriority(vhost, queue string, args wire.Table) (int64, error) {
+	v, ok := args["x-priority"]
+	if !ok {
+		return 0, nil
+	}
+	if _, isDecimal := v.(wire.Decimal); !isDecimal && typeClass(v) == "int" {
+		p, _ := asInt(v)
+		return p, nil
+	}
+	return 0, wire.Soft(wire.PreconditionFailed, "invalid arg 'x-priority' for queue '%s' in vhost '%s': \"expected integer, got %s\"",
+		queue, vhost, typeName(v))
 }

@@ -306,3 +306,69 @@ func TestRingInsertSorted(t *testing.T) {
 		t.Fatalf("got %v\nwant %v", got, want)
 	}
 }
+
+func TestConsumerPriorities(t *testing.T) {
+	v := newTestVHost(t)
+	declareQ(t, v, nil, "q")
+	low, hi1, hi2 := newConsumer(-1), newConsumer(2), newConsumer(2)
+	for _, c := range []struct {
+		tag  string
+		c    *testConsumer
+		prio any
+	}{{"low", low, nil}, {"hi1", hi1, int32(10)}, {"hi2", hi2, int8(10)}} {
+		var args wire.Table
+		if c.prio != nil {
+			args = wire.Table{"x-priority": c.prio}
+		}
+		if _, _, err := v.Consume(nil, "q", c.tag, c.c, false, true, args); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 6 {
+		publish(t, v, "", "q", fmt.Sprint(i), nil)
+	}
+	if got, want := hi1.bodies(), []string{"0", "2"}; !equal(got, want) {
+		t.Fatalf("hi1 got %v, want %v (round-robin within the top priority)", got, want)
+	}
+	if got, want := hi2.bodies(), []string{"1", "3"}; !equal(got, want) {
+		t.Fatalf("hi2 got %v, want %v", got, want)
+	}
+	if got, want := low.bodies(), []string{"4", "5"}; !equal(got, want) {
+		t.Fatalf("low got %v, want %v (only what the higher priority refused)", got, want)
+	}
+	t.Run("non-integer x-priority is 406", func(t *testing.T) {
+		_, _, err := v.Consume(nil, "q", "bad", newConsumer(-1), false, true, wire.Table{"x-priority": "high"})
+		wantErr(t, err, wire.PreconditionFailed,
+			`invalid arg 'x-priority' for queue 'q' in vhost '/': "expected integer, got longstr"`)
+	})
+}
+
+// countingConsumer refuses everything and counts the offers.
+type countingConsumer struct{ offers int }
+
+func (c *countingConsumer) Deliver(Delivery) bool    { c.offers++; return false }
+func (c *countingConsumer) Cancelled(*Queue, string) {}
+
+func TestRefusingConsumerAskedOncePerRound(t *testing.T) {
+	v := newTestVHost(t)
+	declareQ(t, v, nil, "q")
+	for i := range 100 {
+		publish(t, v, "", "q", fmt.Sprint(i), nil)
+	}
+	blocked := &countingConsumer{}
+	_, q, err := v.Consume(nil, "q", "b", blocked, false, false, nil)
+	must(t, err)
+	taker := newConsumer(-1)
+	_, _, err = v.Consume(nil, "q", "t", taker, false, true, nil)
+	must(t, err)
+	if n := len(taker.deliveries()); n != 100 {
+		t.Fatalf("taker got %d", n)
+	}
+	if blocked.offers > 2 { // once when it subscribed, once in the taker's round
+		t.Fatalf("a refusing consumer was offered %d times", blocked.offers)
+	}
+	q.Kick()
+	if blocked.offers > 2 {
+		t.Fatal("kick on an empty queue offered something")
+	}
+}

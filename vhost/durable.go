@@ -29,9 +29,3 @@ func (v *VHost) durableBindingLocked(src *Exchange, d dest, key string, args wir
 func validateQueueArgs(vhost, name string, args wire.Table) error {
 	return nil
 }
-
-// validateConsumeArgs is the hook for consumer arguments (rabbit_amqqueue:check_consume_arguments/3).
-// TODO(queue-arguments issue): x-priority must be an integer.
-func validateConsumeArgs(vhost, name string, args wire.Table) error {
-	return nil
-}

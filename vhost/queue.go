@@ -25,10 +25,9 @@ type Queue struct {
 		sync.Mutex
 		ready             ring               // messages waiting for a consumer, in seq order
 		unacked           map[uint64]pending // delivered, awaiting ack; keyed by item.seq
-		consumers         []*consumer        // in subscription order
-		next              int                // round-robin cursor into consumers
-		exclusiveConsumer bool               // consumers[0] holds exclusive access
-		hadConsumers      bool               // for auto-delete
+		consumers         consumerSet
+		exclusiveConsumer bool // the only consumer holds exclusive access
+		hadConsumers      bool // for auto-delete
 		deleted           bool
 		seq               uint64 // last enqueue sequence number
 		dtag              uint64 // last delivery number (tells a stale Entry from a live one)
@@ -63,7 +62,7 @@ func (q *Queue) AutoDelete() bool { return q.autoDelete }
 func (q *Queue) info() QueueInfo {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return QueueInfo{Name: q.name, Messages: uint32(q.mu.ready.len()), Consumers: uint32(len(q.mu.consumers))}
+	return QueueInfo{Name: q.name, Messages: uint32(q.mu.ready.len()), Consumers: uint32(q.mu.consumers.n)}
 }
 
 // lockedFor reports whether o may not use q: q is exclusive to another connection
@@ -285,14 +284,13 @@ func (v *VHost) deleteQueue(q *Queue, ifUnused, ifEmpty, notify bool) (uint32, e
 		v.mu.Unlock()
 		return 0, wire.Soft(wire.PreconditionFailed, "queue '%s' in vhost '%s' not empty", q.name, v.name)
 	}
-	if ifUnused && len(q.mu.consumers) > 0 {
+	if ifUnused && q.mu.consumers.n > 0 {
 		q.mu.Unlock()
 		v.mu.Unlock()
 		return 0, wire.Soft(wire.PreconditionFailed, "queue '%s' in vhost '%s' in use", q.name, v.name)
 	}
 	n := q.mu.ready.clear()
-	consumers := q.mu.consumers
-	q.mu.consumers = nil
+	consumers := q.mu.consumers.takeAll()
 	q.mu.unacked = nil
 	q.mu.deleted = true
 	q.mu.Unlock()
