@@ -1,3 +1,3 @@
 package conformance
 
-var routingChecks, basicChecks, confirmChecks, txChecks []Check
+var basicChecks, confirmChecks, txChecks []Check
