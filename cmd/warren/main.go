@@ -76,6 +76,11 @@ func newLogger(level, format string) (zerolog.Logger, error) {
 
 func serve(cx *cli.Context) error {
 	start := time.Now()
+	// Catch signals before announcing readiness: a SIGTERM right after
+	// "Server startup complete" must still close clients with 320.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
 	log, err := newLogger(cx.String("log-level"), cx.String("log-format"))
 	if err != nil {
 		return err
@@ -110,9 +115,6 @@ func serve(cx *cli.Context) error {
 		log.Warn().Msg("durable storage is not implemented yet: every entity and message is kept in memory only")
 	}
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sig)
 	select {
 	case s := <-sig:
 		log.Info().Str("signal", s.String()).Msg("shutting down")
