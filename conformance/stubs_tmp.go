@@ -1,3 +1,3 @@
 package conformance
 
-var basicChecks, confirmChecks, txChecks []Check
+var confirmChecks, txChecks []Check
