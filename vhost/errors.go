@@ -48,17 +48,9 @@ func errInequivalent(key, kind, name, vhost, received, current string) error {
 		key, kind, name, vhost, received, current)
 }
 
-// fieldVal formats a plain field (durable, type, ...) as rabbit_misc:val/1 does for a
-// non-table value: the Erlang term in single quotes ('true', 'direct').
-func fieldVal(v any) string {
-	switch v := v.(type) {
-	case bool:
-		return "'" + strconv.FormatBool(v) + "'"
-	case string:
-		return "'" + v + "'"
-	}
-	return "'" + fmt.Sprint(v) + "'"
-}
+// fieldVal formats a bare value as rabbit_misc:val/1 does: the Erlang term in single
+// quotes, ~ts for binaries and ~tp otherwise ('true', 'direct', '2000', '1.0e3').
+func fieldVal(v any) string { return "'" + erlTerm(v) + "'" }
 
 // argVal formats a table value as rabbit_misc:val/1 does for {Type, Value}: "none" when
 // absent, else "the value 'V' of type 'T'" where T is RabbitMQ's name of the AMQP field type
@@ -163,36 +155,65 @@ func erlQuoted(v any) string {
 	return erlTerm(v)
 }
 
-// erlFloat prints a float as Erlang's ~p does: shortest round-trip digits, always with a
-// fraction ("100.0", "1.5", "1.0e20").
+// erlFloat prints a float as Erlang's ~p does (io_lib_format:fwrite_g/1): the shortest
+// digits that read back exactly, placed by insert_decimal/2, which picks whichever of
+// plain ("100.0", "0.001", "12345.0") and exponent form ("1.0e3", "1.0e-5") is shorter.
 func erlFloat(f float64) string {
-	if math.IsInf(f, 0) || math.IsNaN(f) {
+	if math.IsInf(f, 0) || math.IsNaN(f) || f == 0 {
+		if f == 0 {
+			if math.Signbit(f) {
+				return "-0.0"
+			}
+			return "0.0"
+		}
 		return strconv.FormatFloat(f, 'g', -1, 64)
 	}
-	s := strconv.FormatFloat(f, 'g', -1, 64)
-	if mant, exp, ok := strings.Cut(s, "e"); ok {
-		if !strings.Contains(mant, ".") {
-			mant += ".0"
-		}
-		exp = strings.TrimPrefix(exp, "+")
-		exp = strings.TrimLeft(exp, "0")
-		if strings.HasPrefix(exp, "-") {
-			exp = "-" + strings.TrimLeft(exp[1:], "0")
-		}
-		return mant + "e" + exp
+	sign := ""
+	if f < 0 {
+		sign, f = "-", -f
 	}
-	if !strings.Contains(s, ".") {
-		s += ".0"
+	// Shortest digits: "d.ddde±x" → digits "dddd", value = 0.digits × 10^place.
+	e := strconv.FormatFloat(f, 'e', -1, 64)
+	mant, exps, _ := strings.Cut(e, "e")
+	digits := strings.Replace(mant, ".", "", 1)
+	exp, _ := strconv.Atoi(exps)
+	place := exp + 1
+	l := len(digits)
+	if place < 0 || place >= l {
+		expL := strconv.Itoa(place - 1)
+		expDot := 1
+		if l == 1 {
+			expDot = 2
+		}
+		expCost := len(expL) + 1 + expDot
+		if place < 0 {
+			if 2-place <= expCost {
+				return sign + "0." + strings.Repeat("0", -place) + digits
+			}
+		} else if place-l+2 <= expCost {
+			return sign + digits + strings.Repeat("0", place-l) + ".0"
+		}
+		if l == 1 {
+			return sign + digits + ".0e" + expL
+		}
+		return sign + digits[:1] + "." + digits[1:] + "e" + expL
 	}
-	return s
+	if place == 0 {
+		return sign + "0." + digits
+	}
+	return sign + digits[:place] + "." + digits[place:]
 }
 
 // sameArg reports whether two table values are equivalent for RabbitMQ's redeclare check
 // (rabbit_misc:assert_args_equivalence1/4): same type class and equal values (Erlang ==,
-// which equates integers of different widths).
+// which equates integers of different widths); across type classes, identical Erlang terms
+// (assert_field_equivalence/4: a longstr and a byte array with the same bytes are both
+// binaries).
 func sameArg(a, b any) bool {
 	if typeClass(a) != typeClass(b) {
-		return false
+		as, aok := binaryOf(a)
+		bs, bok := binaryOf(b)
+		return aok && bok && as == bs
 	}
 	switch av := a.(type) {
 	case int8, uint8, int16, uint16, int32, uint32, int64, int:
@@ -216,6 +237,17 @@ func sameArg(a, b any) bool {
 		return b == nil
 	}
 	return fmt.Sprintf("%#v", a) == fmt.Sprintf("%#v", b)
+}
+
+// binaryOf returns the bytes of a value Erlang holds as a binary (longstr, byte array).
+func binaryOf(v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case []byte:
+		return string(v), true
+	}
+	return "", false
 }
 
 // asInt widens any integer type (every AMQP integer fits an int64); ok=false otherwise.

@@ -119,9 +119,10 @@ func (v *VHost) exchangeEquivalent(x *Exchange, kind string, durable, autoDelete
 }
 
 // argsEquivalent is rabbit_misc:assert_args_equivalence/4: for each key, both absent, or
-// both present with equivalent values (sameArg). x-queue-type absent means "classic"
-// (rabbit_misc:assert_field_equivalence/4 special case, and since 4.0 every declare is
-// augmented with x-queue-type).
+// both present with equivalent values (sameArg). x-queue-type absent means "classic":
+// since 3.13 every declare is augmented with it (rabbit_amqqueue:augment_declare_args/5),
+// so a redeclare with "quorum" reads "received 'quorum' but current is 'classic'"
+// (3.10 said "received the value 'quorum' of type 'longstr' but current is none").
 func argsEquivalent(cur, req wire.Table, kind, name, vhost string, keys ...string) error {
 	for _, k := range keys {
 		cv, cok := cur[k]
@@ -134,10 +135,17 @@ func argsEquivalent(cur, req wire.Table, kind, name, vhost string, keys ...strin
 				rv, rok = "classic", true
 			}
 		}
-		if cok == rok && (!cok || sameArg(cv, rv)) {
-			continue
+		switch {
+		case !cok && !rok:
+		case cok && rok:
+			// Both present: RabbitMQ compares the values and, when they differ, reports
+			// the bare values ('2000'), not "the value … of type …".
+			if !sameArg(cv, rv) {
+				return errInequivalent(k, kind, name, vhost, fieldVal(rv), fieldVal(cv))
+			}
+		default:
+			return errInequivalent(k, kind, name, vhost, argVal(rv, rok), argVal(cv, cok))
 		}
-		return errInequivalent(k, kind, name, vhost, argVal(rv, rok), argVal(cv, cok))
 	}
 	return nil
 }
