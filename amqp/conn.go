@@ -359,6 +359,9 @@ func (c *conn) channel(id uint16, m wire.Method) (*channel, error) {
 		return ch, nil
 	}
 	if _, ok := m.(*wire.ChannelOpen); ok {
+		if len(c.channels) >= int(c.channelMax) {
+			return nil, wire.Hard(wire.NotAllowed, "number of channels opened (%d) has reached the negotiated channel_max (%d)", len(c.channels), c.channelMax)
+		}
 		if id > c.channelMax {
 			return nil, wire.Hard(wire.NotAllowed, "channel number %d exceeds the negotiated channel_max (%d)", id, c.channelMax)
 		}
@@ -465,8 +468,14 @@ func (c *conn) drain() {
 }
 
 // closeText is the reply-text RabbitMQ sends: "NOT_FOUND - no queue 'q' ...".
+// A reply-text is a shortstr: like rabbit_binary_generator, one longer than
+// 255 octets is cut to 252 and ends in "...".
 func closeText(ex *wire.Exception) string {
-	return fmt.Sprintf("%s - %s", wire.ReplyName(ex.Code), ex.Text)
+	s := fmt.Sprintf("%s - %s", wire.ReplyName(ex.Code), ex.Text)
+	if len(s) > 255 {
+		s = s[:252] + "..."
+	}
+	return s
 }
 
 // flushBatch runs at the end of each read batch: it sends the publisher

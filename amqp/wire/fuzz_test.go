@@ -74,8 +74,8 @@ func checkProperties(t *testing.T, h ContentHeader) {
 		}
 	}
 	flags, raw, err := p.Append(nil)
-	if err != nil || flags != h.Flags&^2 {
-		t.Fatalf("Properties.Append: flags %#04x (%v), want %#04x", flags, err, h.Flags&^2)
+	if err != nil || flags != h.Flags&propFlags {
+		t.Fatalf("Properties.Append: flags %#04x (%v), want %#04x", flags, err, h.Flags&propFlags)
 	}
 	if h.Flags&FlagHeaders == 0 && !bytes.Equal(raw, h.Props) {
 		t.Fatalf("properties without headers re-encode differently:\n% x\n% x", h.Props, raw)

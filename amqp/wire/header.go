@@ -25,6 +25,10 @@ const (
 	FlagClusterID       uint16 = 1 << 2 // the spec's "reserved" property, cluster-id in 0-9
 
 	flagContinuation uint16 = 1 << 0
+
+	// propFlags are the 14 bits that name properties; bit 1 names none and, as in
+	// RabbitMQ's generated decode_properties, is ignored.
+	propFlags uint16 = 0xFFFC
 )
 
 // propKind is how a property is encoded.
@@ -293,7 +297,7 @@ func (p *Properties) Decode(flags uint16, raw []byte) error {
 	if err := validateProps(flags, raw); err != nil {
 		return err
 	}
-	*p = Properties{Flags: flags}
+	*p = Properties{Flags: flags & propFlags}
 	d := decoder{b: raw}
 	str := func(bit uint16) string {
 		if flags&bit == 0 {

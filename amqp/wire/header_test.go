@@ -156,3 +156,20 @@ func TestContentHeaderAllocatesNothing(t *testing.T) {
 		t.Fatalf("ParseContentHeader and the accessors allocate %v times, want 0", n)
 	}
 }
+
+// Flag bit 1 names no property of class basic; RabbitMQ's generated decode_properties
+// ignores it, and so do the accessors, Decode and Append.
+func TestPropertiesUnusedFlagBit(t *testing.T) {
+	h, err := ParseContentHeader(headerPayload(ClassBasic, 0, FlagPriority|2, []byte{5}))
+	if err != nil || h.Priority() != 5 {
+		t.Fatalf("priority %d, %v", h.Priority(), err)
+	}
+	var p Properties
+	if err := p.Decode(h.Flags, h.Props); err != nil || p.Flags != FlagPriority || p.Priority != 5 {
+		t.Fatalf("Decode: %+v, %v", p, err)
+	}
+	flags, raw, _ := p.Append(nil)
+	if flags != FlagPriority || string(raw) != "\x05" {
+		t.Fatalf("Append: %#04x % x", flags, raw)
+	}
+}
