@@ -115,6 +115,7 @@ func (d *dec) take(n int) []byte {
 func (d *dec) u8() uint8          { return d.take(1)[0] }
 func (d *dec) u16() uint16        { return binary.BigEndian.Uint16(d.take(2)) }
 func (d *dec) u32() uint32        { return binary.BigEndian.Uint32(d.take(4)) }
+func (d *dec) u64() uint64        { return binary.BigEndian.Uint64(d.take(8)) }
 func (d *dec) shortstr() string   { return string(d.take(int(d.u8()))) }
 func (d *dec) longstr() string    { return string(d.take(int(d.u32()))) }
 func (d *dec) skipTable()         { d.take(int(d.u32())) }
