@@ -356,6 +356,18 @@ func TestCCAndBCC(t *testing.T) {
 			}
 		}
 	})
+	t.Run("BCC is stripped from an unroutable message too", func(t *testing.T) {
+		m := msg(t, "amq.direct", "nobody", "r", wire.Table{"BCC": []any{"nobody-either"}})
+		routed, err := v.Publish(m)
+		if err != nil || routed {
+			t.Fatal(routed, err)
+		}
+		var p wire.Properties
+		must(t, p.Decode(m.Flags, m.Props))
+		if _, ok := p.Headers["BCC"]; ok {
+			t.Fatal("BCC left in a returned message")
+		}
+	})
 	t.Run("CC on the default exchange", func(t *testing.T) {
 		publish(t, v, "", "cc1", "3", wire.Table{"CC": []any{"cc2", "cc1"}})
 		for _, n := range []string{"cc1", "cc2"} {

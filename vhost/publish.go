@@ -46,8 +46,8 @@ func (v *VHost) Publish(m *Message) (routed bool, err error) {
 // queue named by the key. Exchange-to-exchange bindings are followed and an exchange that
 // routes nowhere hands the message to its alternate-exchange; each exchange is visited at
 // most once (rabbit_exchange:route1/4), so binding cycles terminate. CC and BCC headers
-// (arrays of longstr) add routing keys (RW:docs/sender-selected.md); BCC is removed from the
-// delivered properties. routed=false when no queue took the message (amqp then returns it
+// (arrays of longstr) add routing keys (RW:docs/sender-selected.md); BCC is removed from
+// m's properties (m.Flags and m.Props are replaced), routed or not. routed=false when no queue took the message (amqp then returns it
 // if mandatory). Errors: 404 missing exchange, 403 internal exchange.
 func (p *Publisher) Publish(m *Message) (routed bool, err error) {
 	v := p.v
@@ -124,7 +124,7 @@ func (p *Publisher) Publish(m *Message) (routed bool, err error) {
 		slices.SortFunc(p.queues, func(a, b *Queue) int { return cmp.Compare(a.id, b.id) })
 		p.queues = slices.Compact(p.queues)
 	}
-	if bcc && len(p.queues) > 0 {
+	if bcc {
 		stripBCC(m)
 	}
 	for _, q := range p.queues {
@@ -181,8 +181,10 @@ func appendKeys(keys []string, v any) []string {
 	return keys
 }
 
-// stripBCC removes the BCC header from m's properties (RW:docs/sender-selected.md: "the BCC
-// header is removed"). Runs before m is enqueued anywhere, so m is still the publisher's.
+// stripBCC removes the BCC header from m's properties (RW:docs/sender-selected.md), also
+// when m is unroutable, so that basic.return does not show it either: RabbitMQ strips it
+// when it creates the message (mc_amqpl:init/1, strip_header(_, ?DELETED_HEADER)). Runs
+// before m is enqueued anywhere, so m is still the publisher's.
 func stripBCC(m *Message) {
 	var props wire.Properties
 	if err := props.Decode(m.Flags, m.Props); err != nil {
