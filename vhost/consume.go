@@ -71,7 +71,6 @@ func (v *VHost) Consume(o *Owner, queue, tag string, c Consumer, exclusive, noAc
 		return "", nil, wire.Soft(wire.AccessRefused, "queue '%s' in vhost '%s' in exclusive use", queue, v.name)
 	}
 	q.mu.consumers.add(&consumer{c: c, tag: tag, noAck: noAck, exclusive: exclusive, prio: prio, args: args})
-	q.mu.hadConsumers = true
 	q.mu.exclusiveConsumer = exclusive
 	if s, ok := c.(Starter); ok {
 		s.Started(q, tag)

@@ -27,7 +27,6 @@ type Queue struct {
 		unacked           map[uint64]pending // delivered, awaiting ack; keyed by item.seq
 		consumers         consumerSet
 		exclusiveConsumer bool // the only consumer holds exclusive access
-		hadConsumers      bool // for auto-delete
 		deleted           bool
 		seq               uint64 // last enqueue sequence number
 		dtag              uint64 // last delivery number (tells a stale Entry from a live one)
