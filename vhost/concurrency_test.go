@@ -143,3 +143,98 @@ func TestConcurrentPublishConsumeDelete(t *testing.T) {
 		t.Fatalf("published %d", published.Load())
 	}
 }
+
+// TestConcurrentOwnersAndAutoDelete churns connections (owners) that declare exclusive and
+// auto-delete queues, bind them, consume and cancel, and close, while publishers route to
+// them through a fanout: under -race, and bounded in count and time.
+func TestConcurrentOwnersAndAutoDelete(t *testing.T) {
+	v := newTestVHost(t)
+	const owners, rounds = 4, 50
+	stop := make(chan struct{})
+	var pubs sync.WaitGroup
+	for range 2 {
+		pubs.Add(1)
+		go func() {
+			defer pubs.Done()
+			p := v.NewPublisher()
+			for i := 0; i < 100000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := p.Publish(&Message{Exchange: "amq.fanout", Body: []byte("x")}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	var wg sync.WaitGroup
+	for w := range owners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				o := NewOwner(fmt.Sprint("conn", w, "-", r))
+				ex, err := v.DeclareQueue(o, "", false, false, true, false, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ad := fmt.Sprint("ad", w)
+				if _, err := v.DeclareQueue(o, ad, false, false, false, true, nil); err != nil {
+					t.Error(err)
+					return
+				}
+				for _, q := range []string{ex.Name, ad} {
+					_ = v.BindQueue(o, q, "amq.fanout", "", nil) // ad may be gone already
+				}
+				c := &ackingConsumer{acks: make(chan Delivery, 8)}
+				var qs []*Queue
+				for _, name := range []string{ex.Name, ad} {
+					if _, q, err := v.Consume(o, name, "c", c, false, false, nil); err == nil {
+						qs = append(qs, q)
+					}
+				}
+			drain:
+				for {
+					select {
+					case d := <-c.acks:
+						d.Queue.Ack(d.Entry)
+					default:
+						break drain
+					}
+				}
+				for _, q := range qs {
+					q.Kick()
+					q.Cancel(c, "c") // the auto-delete queue goes here
+				}
+				v.OwnerClosed(o)
+				if v.Queue(ex.Name) != nil {
+					t.Errorf("exclusive queue %s survived its owner", ex.Name)
+					return
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("owners did not finish: deadlock?")
+	}
+	close(stop)
+	pubs.Wait()
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	for name, q := range v.mu.queues {
+		if q.owner != nil {
+			t.Errorf("exclusive queue %s left after every owner closed", name)
+		}
+		if n := q.info().Consumers; n != 0 {
+			t.Errorf("queue %s has %d consumers after all were cancelled", name, n)
+		}
+	}
+}
