@@ -21,7 +21,11 @@ import (
 //                   check_internal_exchange/1
 //   rabbit_classic_queue:consume/3   "<rs> in exclusive use"
 //   rabbit_amqqueue:delete_with/6    "<rs> in use", "<rs> not empty"
-//   rabbit_exchange:check_type/1     "unknown exchange type '<type>'"
+//   rabbit_exchange:check_type/1     "unknown exchange type '<type>'" (503, hard, as 3.10)
+
+func errUnknownType(kind string) error {
+	return wire.Hard(wire.CommandInvalid, "unknown exchange type '%s'", kind)
+}
 
 func errNoQueue(vhost, name string) error {
 	return wire.Soft(wire.NotFound, "no queue '%s' in vhost '%s'", name, vhost)

@@ -1,6 +1,7 @@
 package vhost
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/warrenmq/warren/amqp/wire"
@@ -67,11 +68,15 @@ func TestExchangeDeclare(t *testing.T) {
 	t.Run("passive ignores the type", func(t *testing.T) {
 		must(t, v.DeclareExchange("amq.topic", "bogus", true, false, false, false, nil))
 	})
-	t.Run("unknown type is 406", func(t *testing.T) {
-		wantErr(t, v.DeclareExchange("x", "x-bogus", false, false, false, false, nil), wire.PreconditionFailed,
-			"unknown exchange type 'x-bogus'")
-		wantErr(t, v.DeclareExchange("x", "", false, false, false, false, nil), wire.PreconditionFailed,
-			"unknown exchange type ''")
+	t.Run("unknown type is a 503 connection exception", func(t *testing.T) {
+		for _, kind := range []string{"x-bogus", ""} {
+			err := v.DeclareExchange("x", kind, false, false, false, false, nil)
+			var ex *wire.Exception
+			if !errors.As(err, &ex) || !ex.Hard || ex.Code != wire.CommandInvalid ||
+				ex.Text != "unknown exchange type '"+kind+"'" {
+				t.Fatalf("type %q: got %#v", kind, err)
+			}
+		}
 	})
 	t.Run("reserved prefix amq. is 403", func(t *testing.T) {
 		wantErr(t, v.DeclareExchange("amq.mine", "direct", false, false, false, false, nil), wire.AccessRefused,

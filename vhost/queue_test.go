@@ -77,7 +77,7 @@ func TestQueueDeclare(t *testing.T) {
 			"inequivalent arg 'x-message-ttl' for queue 'args' in vhost '/': received '1.0e3' but current is '1000'")
 		_, err = v.DeclareQueue(o1, "args", false, false, false, false, wire.Table{"x-message-ttl": int32(1000), "x-queue-type": "quorum"})
 		wantErr(t, err, wire.PreconditionFailed,
-			"inequivalent arg 'x-queue-type' for queue 'args' in vhost '/': received 'quorum' but current is 'classic'")
+			"inequivalent arg 'x-queue-type' for queue 'args' in vhost '/': received the value 'quorum' of type 'longstr' but current is none")
 	})
 	t.Run("exclusive queues", func(t *testing.T) {
 		_, err := v.DeclareQueue(o1, "ex", false, true, true, false, nil)
