@@ -37,7 +37,7 @@ var channelChecks = []Check{
 			r.OpenChannel(1)
 			var w enc
 			r.send(1, mChanOpen, w.shortstr("").b)
-			r.ExpectConnClose(amqp.ChannelError, "", "second channel.open on channel 1")
+			r.ExpectConnClose(amqp.ChannelError, "CHANNEL_ERROR - second 'channel.open' seen", "second channel.open on channel 1")
 			return nil
 		},
 	},
@@ -48,7 +48,7 @@ var channelChecks = []Check{
 			r := e.RawDial()
 			r.Handshake()
 			r.send(3, mQueueDeclare, queueDeclareArgs(e.Name("q"), true))
-			r.ExpectConnClose(amqp.ChannelError, "", "queue.declare on channel 3 before channel.open")
+			r.ExpectConnClose(amqp.ChannelError, "CHANNEL_ERROR - expected 'channel.open'", "queue.declare on channel 3 before channel.open")
 			return nil
 		},
 	},

@@ -45,6 +45,7 @@ func (r Result) Passed() bool { return r.Err == nil && r.Skipped == "" }
 var Checks = concat(
 	connectionChecks,
 	channelChecks,
+	frameChecks,
 	exchangeChecks,
 	queueChecks,
 	routingChecks,
