@@ -32,15 +32,22 @@ const (
 	// write-ahead log) holds this much before it is flushed to a table.
 	DefaultMemTableSize = 64 << 20
 	// DefaultValueThreshold: values this large or larger go to Badger's value
-	// log, smaller ones live in the LSM tree. 4 KiB follows RabbitMQ's
-	// classic queues v2, which embed messages under 4 KiB in the queue index
-	// (queue_index_embed_msgs_below) and put larger ones in the message store.
-	DefaultValueThreshold = 4 << 10
+	// log, smaller ones live in the LSM tree. It is Badger's maximum (1 MiB)
+	// because value-log GC can only reclaim a file after compaction has seen
+	// the deletes, and compaction starts when a memtable fills: a value-log
+	// entry leaves only a ~100-byte pointer there, so 64 KiB bodies would pile
+	// up to ~40 GB per 64 MiB memtable before any space came back. Inline,
+	// the bodies themselves fill the memtable and compaction frees them.
+	DefaultValueThreshold = 1 << 20
 	// DefaultGCInterval is how often the value log is garbage-collected.
 	DefaultGCInterval = 30 * time.Second
 	// DefaultGCDiscardRatio: a value-log file is rewritten when at least this
 	// share of it is garbage (Badger's recommended 0.5).
 	DefaultGCDiscardRatio = 0.5
+	// DefaultValueLogFileSize: value-log GC rewrites whole files and never
+	// the one being written, so files much smaller than Badger's 1 GiB let
+	// the folder shrink in steps a broker notices.
+	DefaultValueLogFileSize = 128 << 20
 	// DefaultBlockCacheSize bounds Badger's block cache (Badger's default is
 	// 256 MiB, more than a broker that pages queues itself needs).
 	DefaultBlockCacheSize = 64 << 20
@@ -56,6 +63,8 @@ type Options struct {
 	// ValueThreshold is the value size in bytes from which values go to the
 	// value log (DefaultValueThreshold).
 	ValueThreshold int64
+	// ValueLogFileSize is the size of one value-log file (DefaultValueLogFileSize).
+	ValueLogFileSize int64
 	// BlockCacheSize is Badger's block cache in bytes (DefaultBlockCacheSize).
 	BlockCacheSize int64
 	// GCInterval is the period of value-log GC (DefaultGCInterval); negative disables it.
@@ -70,6 +79,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ValueThreshold <= 0 {
 		o.ValueThreshold = DefaultValueThreshold
+	}
+	if o.ValueLogFileSize <= 0 {
+		o.ValueLogFileSize = DefaultValueLogFileSize
 	}
 	if o.BlockCacheSize <= 0 {
 		o.BlockCacheSize = DefaultBlockCacheSize
@@ -151,6 +163,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		WithDetectConflicts(false). // one writer: the committer
 		WithMemTableSize(opts.MemTableSize).
 		WithValueThreshold(opts.ValueThreshold).
+		WithValueLogFileSize(opts.ValueLogFileSize).
 		WithBlockCacheSize(opts.BlockCacheSize).
 		// Tables were checked by verifyTables; Badger's own check on open
 		// would skip a bad table instead of failing (verify.go).
