@@ -1,6 +1,7 @@
 package vhost
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/warrenmq/warren/amqp/wire"
@@ -246,20 +247,8 @@ func (q *Queue) Requeue(es ...Entry) {
 			s = append(s, it)
 		}
 	}
-	// Insert youngest first so that each insertion lands at the front in the usual case
-	// (everything requeued is older than everything still ready).
-	slices.SortFunc(s, func(a, b item) int {
-		switch {
-		case a.seq > b.seq:
-			return -1
-		case a.seq < b.seq:
-			return 1
-		}
-		return 0
-	})
-	for _, it := range s {
-		q.mu.ready.insertSorted(it)
-	}
+	slices.SortFunc(s, func(a, b item) int { return cmp.Compare(a.seq, b.seq) })
+	q.mu.ready.insertAll(s)
 	clear(s)
 	q.mu.scratch = s[:0]
 	q.dispatchLocked()

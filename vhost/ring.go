@@ -85,6 +85,43 @@ func (r *ring) insertSorted(it item) {
 	r.n++
 }
 
+// insertAll inserts items, sorted by ascending seq, at their places. When they all precede
+// the head (the usual requeue: everything delivered is older than everything still ready)
+// they are pushed in front one by one; otherwise the two sorted runs are merged into a new
+// buffer, O(n+k) instead of k shifts of the tail.
+func (r *ring) insertAll(items []item) {
+	if len(items) == 0 {
+		return
+	}
+	if r.n == 0 || items[len(items)-1].seq < r.front().seq {
+		for i := len(items) - 1; i >= 0; i-- {
+			r.insertSorted(items[i])
+		}
+		return
+	}
+	if len(items) == 1 {
+		r.insertSorted(items[0])
+		return
+	}
+	size := max(len(r.buf), 16)
+	for size < r.n+len(items) {
+		size *= 2
+	}
+	nb := make([]item, size)
+	i, j, k := 0, 0, 0
+	for i < r.n || j < len(items) {
+		if j == len(items) || (i < r.n && r.at(i).seq < items[j].seq) {
+			nb[k] = *r.at(i)
+			i++
+		} else {
+			nb[k] = items[j]
+			j++
+		}
+		k++
+	}
+	r.buf, r.head, r.n = nb, 0, k
+}
+
 // clear drops every element and returns how many there were. Keeps the buffer unless it
 // is large, so that a purged queue of a million messages gives its memory back.
 func (r *ring) clear() int {
