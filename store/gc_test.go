@@ -60,6 +60,9 @@ func TestGCKeepsFolderBounded(t *testing.T) {
 			defer s.Close()
 
 			total := int64(*gcMB) << 20
+			if raceEnabled {
+				total /= 10
+			}
 			perBatch := max(1, (256<<10)/tc.size)
 			body := bytes.Repeat([]byte{'g'}, tc.size)
 			var (

@@ -80,6 +80,8 @@ func (o Options) withDefaults() Options {
 	if o.ValueThreshold <= 0 {
 		o.ValueThreshold = DefaultValueThreshold
 	}
+	// Badger refuses a threshold above its transaction limit, 15% of a memtable.
+	o.ValueThreshold = min(o.ValueThreshold, o.MemTableSize*15/100)
 	if o.ValueLogFileSize <= 0 {
 		o.ValueLogFileSize = DefaultValueLogFileSize
 	}
