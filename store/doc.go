@@ -40,17 +40,28 @@
 // # Safety checks on open
 //
 // A file FORMAT in the folder names the on-disk format; it is read before
-// Badger opens anything, so a folder of another version is left untouched.
-// Badger's own directory lock is probed first so a second process gets
-// ErrLocked naming the folder. Badger verifies SSTable checksums on open
-// (ChecksumVerificationMode OnTableRead) and value-log checksums on read.
-// Badger v4 has no option to refuse truncating a write-ahead log at its first
-// bad record (v2's Truncate option is gone): that is how it drops the torn
-// tail of a crash, and it cannot tell that from damage in the middle. The
-// store therefore writes, after each successful sync, the commit counter to a
+// Badger opens anything, so a folder of another version (or not a warren
+// folder at all) is left untouched with ErrIncompatible. Badger's directory
+// lock is probed first, so a second process gets ErrLocked naming the folder
+// and the holder's pid. verifyTables then replays Badger's manifest and checks
+// the checksum of every table it lists, read-only (verify.go): Badger's own
+// check on open would skip a damaged table and carry on without its data.
+// Badger v4 has no option to refuse truncating a write-ahead log at its
+// first bad record (v2's Truncate option is gone): that is how it drops the
+// torn tail of a crash, and it cannot tell that from damage in the middle.
+// So after each successful sync the store writes its commit counter to a
 // side file SYNCED (no fsync needed: it is written only after the data it
-// vouches for is durable); if Badger comes back with an older counter, acknowledged
-// commits were lost and Open fails with ErrCorrupt instead of starting silently.
+// vouches for is durable, so on disk it can only lag). If Badger comes back
+// with an older counter, acknowledged commits were lost: Open fails with
+// ErrCorrupt instead of starting without them. That check runs after Badger
+// has replayed (and cut) its log, so in that one case the folder has been
+// changed; the error says so.
+//
+// # Space
+//
+// Bodies below 1 MiB (DefaultValueThreshold) live in the LSM tree, so acks
+// free their space through compaction; gcLoop runs Badger's value-log GC
+// for larger ones.
 //
 // # Goroutines and locks
 //
