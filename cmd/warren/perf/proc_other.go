@@ -1,0 +1,16 @@
+//go:build !linux
+
+package perf
+
+import (
+	"errors"
+	"time"
+)
+
+// procUsage needs Linux's /proc.
+func procUsage(pid int) (cpu time.Duration, rss int64, err error) {
+	return 0, 0, errors.New("perf: --broker-pid needs Linux's /proc")
+}
+
+// selfCPU is not measured off Linux.
+func selfCPU() time.Duration { return 0 }
