@@ -89,6 +89,13 @@ func (s *Store) commitRound(reqs []request) {
 		reqs[i].err = reqs[i].b.err
 		maxID = max(maxID, reqs[i].b.max)
 	}
+	for i := range reqs {
+		if reqs[i].err == nil && s.broken == nil {
+			if err := s.writeChunks(reqs[i].b); err != nil {
+				s.broken = fmt.Errorf("store: commit failed, store is read-only until restarted: %w", err)
+			}
+		}
+	}
 	committed := 0 // reqs[:committed] are on disk (or failed alone)
 	for committed < len(reqs) && s.broken == nil {
 		txn, n, err := s.fill(reqs[committed:], maxID)
@@ -198,7 +205,9 @@ func apply(txn *badger.Txn, b *Batch, s *Store) error {
 		case opDeleteEntity:
 			err = txn.Delete(entityKey(nil, o.ekind, o.key))
 		case opPutMessage:
-			if r := b.refs[o.id]; r.refs >= 2 {
+			if r := b.refs[o.id]; r.refs > 0 && s.chunked(len(r.data)) {
+				err = s.putChunkedBody(txn, o.id, r)
+			} else if r.refs >= 2 {
 				if err = txn.Set(idKey(nil, prefixMessage, o.id), o.val); err == nil {
 					err = txn.Set(idKey(nil, prefixRefs, o.id), binary.AppendUvarint(nil, uint64(r.refs)))
 				}
@@ -206,7 +215,7 @@ func apply(txn *badger.Txn, b *Batch, s *Store) error {
 		case opEnqueue:
 			k := indexKey(nil, o.key, o.seq, suffixEntry)
 			r := b.refs[o.id]
-			if r.refs == 1 {
+			if r.refs == 1 && !s.chunked(len(r.data)) {
 				v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(r.data)), o.id)
 				err = txn.SetEntry(badger.NewEntry(k, append(v, r.data...)).WithMeta(metaInline))
 			} else {
@@ -289,5 +298,5 @@ func ack(txn *badger.Txn, queue string, seq uint64, s *Store) error {
 	if err := txn.Delete(rk); err != nil {
 		return err
 	}
-	return txn.Delete(idKey(nil, prefixMessage, id))
+	return deleteBody(txn, id)
 }

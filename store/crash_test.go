@@ -241,8 +241,8 @@ func checkCrashLog(t *testing.T, s *Store, log *crashLog) {
 }
 
 // checkRefs asserts the reference-count invariant: every shared body has a
-// count equal to the number of index entries pointing at it, and nothing else
-// is under 'm' or 'r'.
+// count equal to the number of index entries pointing at it, nothing else
+// is under 'm' or 'r', and pieces exist exactly for chunked bodies.
 func checkRefs(t *testing.T, s *Store) {
 	t.Helper()
 	refs := map[uint64]uint64{}
@@ -271,7 +271,23 @@ func checkRefs(t *testing.T, s *Store) {
 				n, _ := binary.Uvarint(v)
 				counts[binary.BigEndian.Uint64(k[1:])] = n
 			case prefixMessage:
-				bodies[binary.BigEndian.Uint64(k[1:])] = true
+				id := binary.BigEndian.Uint64(k[1:])
+				bodies[id] = true
+				if item.UserMeta() == metaChunked {
+					pieces, _, err := readHead(item)
+					if err != nil {
+						return err
+					}
+					for n := range pieces {
+						if _, err := txn.Get(chunkKey(id, n)); err != nil {
+							return fmt.Errorf("piece %d of message %d: %w", n, id, err)
+						}
+					}
+				}
+			case prefixChunk:
+				if _, err := txn.Get(idKey(nil, prefixMessage, binary.BigEndian.Uint64(k[1:]))); err != nil {
+					return fmt.Errorf("piece %x without a body: %w", k, err)
+				}
 			}
 		}
 		return nil

@@ -26,6 +26,7 @@
 //	'q' len16 queue seq64 0x01     "delivered" mark of that entry, empty value
 //	'm' msgID64                    body shared by two or more index entries
 //	'r' msgID64                    number of index entries that share 'm' msgID64
+//	'c' msgID64 piece32            one piece of a body too large for one value
 //	'x' "meta"                     commit counter and highest message id
 //
 // A message enqueued on one queue keeps its body inside its index entry
@@ -59,9 +60,15 @@
 //
 // # Space
 //
-// Bodies below 1 MiB (DefaultValueThreshold) live in the LSM tree, so acks
-// free their space through compaction; gcLoop runs Badger's value-log GC
-// for larger ones.
+// Acks must give space back while the broker runs (issue 4). Badger frees a
+// deleted value in its LSM tree at compaction, which starts when memtables
+// fill; a value in its value log leaves only a ~100-byte pointer in the
+// memtable, so value-log GC (which needs compaction's discard statistics)
+// would free nothing for a long time. The store therefore keeps every value
+// below Badger's value threshold: bodies up to 1 MiB inline, larger ones in
+// pieces of half the threshold ('c' msgID64 piece32, chunk.go) under a head
+// 'm' msgID64 with user-meta metaChunked. gcLoop still runs Badger's
+// value-log GC, as a safety net for anything that lands there.
 //
 // # Goroutines and locks
 //

@@ -46,6 +46,7 @@ func TestGCKeepsFolderBounded(t *testing.T) {
 	}{
 		{"inline 64KiB", 64 << 10, 120 << 20},
 		{"inline 1KiB", 1 << 10, 120 << 20},
+		{"in pieces 2MiB", 2 << 20, 120 << 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -12,6 +12,7 @@ const (
 	prefixMessage = 'm'
 	prefixRefs    = 'r'
 	prefixMeta    = 'x'
+	prefixChunk   = 'c'
 )
 
 // Suffixes after the sequence number of an index key: the entry sorts just
@@ -26,6 +27,10 @@ const (
 	metaInline byte = 1 // value = msgID64 + body
 	metaShared byte = 2 // value = msgID64; body under 'm', count under 'r'
 )
+
+// Badger user-meta of a body under 'm': metaChunked means the value is
+// pieces32 length64 and the body is in pieces under 'c' msgID64 piece32.
+const metaChunked byte = 3
 
 // maxQueueName bounds a queue name in an index key (a 16-bit length). AMQP
 // 0-9-1 queue names are shortstrs (≤ 255 bytes); the margin lets the caller
@@ -102,6 +107,10 @@ func parseIndexKey(k []byte) (queue []byte, seq uint64, suffix byte, ok bool) {
 
 func idKey(dst []byte, prefix byte, id uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(dst, prefix), id)
+}
+
+func chunkKey(id uint64, piece uint32) []byte {
+	return binary.BigEndian.AppendUint32(idKey(nil, prefixChunk, id), piece)
 }
 
 // prefixEnd is the smallest key greater than every key starting with p, or

@@ -142,14 +142,11 @@ func readEntry(txn *badger.Txn, item *badger.Item, seq uint64) (Message, error) 
 	case metaInline:
 		m.Data = v[8:]
 	case metaShared:
-		body, err := txn.Get(idKey(nil, prefixMessage, m.ID))
+		m.Data, err = readBody(txn, m.ID)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return m, fmt.Errorf("%w: message %d of index entry %q has no body", ErrCorrupt, m.ID, item.Key())
 		}
 		if err != nil {
-			return m, err
-		}
-		if m.Data, err = body.ValueCopy(nil); err != nil {
 			return m, err
 		}
 	default:

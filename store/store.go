@@ -31,13 +31,9 @@ const (
 	// DefaultMemTableSize is Badger's own default: one memtable (and its
 	// write-ahead log) holds this much before it is flushed to a table.
 	DefaultMemTableSize = 64 << 20
-	// DefaultValueThreshold: values this large or larger go to Badger's value
-	// log, smaller ones live in the LSM tree. It is Badger's maximum (1 MiB)
-	// because value-log GC can only reclaim a file after compaction has seen
-	// the deletes, and compaction starts when a memtable fills: a value-log
-	// entry leaves only a ~100-byte pointer there, so 64 KiB bodies would pile
-	// up to ~40 GB per 64 MiB memtable before any space came back. Inline,
-	// the bodies themselves fill the memtable and compaction frees them.
+	// DefaultValueThreshold: Badger puts values this large or larger in its
+	// value log; the store keeps bodies below it inline and cuts larger ones
+	// into pieces (doc.go, Space). It is Badger's maximum, 1 MiB.
 	DefaultValueThreshold = 1 << 20
 	// DefaultGCInterval is how often the value log is garbage-collected.
 	DefaultGCInterval = 30 * time.Second
@@ -60,8 +56,8 @@ type Options struct {
 	Logger zerolog.Logger
 	// MemTableSize is Badger's memtable size in bytes (DefaultMemTableSize).
 	MemTableSize int64
-	// ValueThreshold is the value size in bytes from which values go to the
-	// value log (DefaultValueThreshold).
+	// ValueThreshold is Badger's value threshold (DefaultValueThreshold):
+	// bodies this large are stored in pieces. At most 15% of MemTableSize.
 	ValueThreshold int64
 	// ValueLogFileSize is the size of one value-log file (DefaultValueLogFileSize).
 	ValueLogFileSize int64
@@ -196,6 +192,13 @@ func Open(dir string, opts Options) (*Store, error) {
 	if s.synced, err = openSynced(dir); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if n, err := s.sweepChunks(); err != nil {
+		db.Close()
+		s.synced.Close()
+		return nil, fmt.Errorf("store: %s: sweep pieces of uncommitted bodies: %w", dir, err)
+	} else if n > 0 {
+		s.log.Info().Int("pieces", n).Str("dir", dir).Msg("deleted pieces of message bodies that never committed")
 	}
 	s.start()
 	return s, nil

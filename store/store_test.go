@@ -560,3 +560,104 @@ func TestFreeBytes(t *testing.T) {
 		t.Fatalf("in-memory FreeBytes = %d, %v", free, err)
 	}
 }
+
+// Bodies at or above the value threshold are kept in pieces, also when a
+// body is larger than a transaction, and their pieces go with the last ack.
+func TestLargeBodiesInPieces(t *testing.T) {
+	dir := t.TempDir()
+	opts := testOptions(t)
+	opts.MemTableSize = 1 << 20 // threshold and transaction limit: 157 KB
+	s, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := func(n int, c byte) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = c + byte(i%7)
+		}
+		return b
+	}
+	bodies := map[uint64][]byte{1: big(1<<20+3, 'a'), 2: big(400<<10, 'k'), 3: []byte("small")}
+	var b Batch
+	b.PutMessage(1, bodies[1]) // larger than a transaction, one queue
+	b.Enqueue("q1", 1, 1)
+	b.PutMessage(2, bodies[2]) // fanned out
+	b.Enqueue("q1", 2, 2)
+	b.Enqueue("q2", 2, 2)
+	b.PutMessage(3, bodies[3])
+	b.Enqueue("q2", 3, 3)
+	commit(t, s, &b)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(dir, opts); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	checkRefs(t, s)
+	for q, ids := range map[string][]uint64{"q1": {1, 2}, "q2": {2, 3}} {
+		got := messages(t, s, q)
+		if len(got) != len(ids) {
+			t.Fatalf("%s: %d messages", q, len(got))
+		}
+		for i, m := range got {
+			if m.ID != ids[i] || !bytes.Equal(m.Data, bodies[ids[i]]) {
+				t.Errorf("%s: message %d (%d bytes) differs from body %d", q, m.ID, len(m.Data), ids[i])
+			}
+		}
+	}
+	b.Reset()
+	b.Ack("q1", 1)
+	b.Ack("q1", 2)
+	commit(t, s, &b)
+	if got := messages(t, s, "q2"); len(got) != 2 || !bytes.Equal(got[0].Data, bodies[2]) {
+		t.Fatalf("q2 after acks on q1: %d messages", len(got))
+	}
+	b.Reset()
+	b.Ack("q2", 2)
+	b.Ack("q2", 3)
+	commit(t, s, &b)
+	for _, p := range []byte{prefixChunk, prefixMessage, prefixRefs, prefixIndex} {
+		if n := rawKeys(t, s, p); n != 0 {
+			t.Errorf("%d keys with prefix %c left after all acks", n, p)
+		}
+	}
+}
+
+// Pieces written for a batch that then failed are deleted on the next Open.
+func TestPiecesOfFailedBatchSwept(t *testing.T) {
+	dir := t.TempDir()
+	opts := testOptions(t)
+	opts.MemTableSize = 1 << 20 // transaction limit 157 KB
+	s, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b Batch
+	b.PutMessage(1, make([]byte, 500<<10)) // in pieces, written ahead of the batch
+	b.Enqueue("q", 1, 1)
+	for i := range uint64(200) { // 400 KB inline: the batch cannot fit a transaction
+		b.PutMessage(100+i, make([]byte, 2000))
+		b.Enqueue("q", 100+i, 100+i)
+	}
+	if err := s.CommitSync(&b); !errors.Is(err, ErrBatchTooBig) {
+		t.Fatalf("CommitSync = %v, want ErrBatchTooBig", err)
+	}
+	if n := rawKeys(t, s, prefixChunk); n == 0 {
+		t.Fatal("no pieces were written: the test tests nothing")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(dir, opts); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n := rawKeys(t, s, prefixChunk); n != 0 {
+		t.Errorf("%d pieces survived the sweep", n)
+	}
+	if n, _, _ := s.Count("q"); n != 0 {
+		t.Errorf("failed batch left %d entries", n)
+	}
+}
