@@ -147,6 +147,7 @@ func (rc *rawClient) expectConnClose(code uint16) *wire.ConnectionClose {
 		m := rc.next()
 		cl, ok := m.(*wire.ConnectionClose)
 		if !ok {
+			rc.t.Logf("skipping %s %+v", m.Name(), m)
 			continue
 		}
 		if cl.ReplyCode != code {

@@ -130,12 +130,17 @@ func (d *decoder) table() Table {
 // bytes fail the match like missing ones.
 func (d *decoder) finish(classID, methodID uint16) error {
 	if d.err == nil && len(d.b) != 0 {
-		d.err = Hard(SyntaxError, "%d trailing bytes", len(d.b))
+		d.err = Hard(FrameError, "%d trailing bytes", len(d.b))
 	}
 	if d.err == nil {
 		return nil
 	}
 	e := *d.err
+	if e.Code == SyntaxError && e.Text == "truncated" {
+		// RabbitMQ answers arguments it cannot decode with frame_error
+		// ("cannot decode ..."); only a bad field table is a syntax error.
+		e.Code = FrameError
+	}
 	e.ClassID, e.MethodID = classID, methodID
 	e.Text = "cannot decode " + MethodName(classID, methodID) + " arguments: " + e.Text
 	return &e

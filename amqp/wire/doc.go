@@ -31,17 +31,18 @@
 //
 // Malformed input yields a hard *Exception whose Code is the reply code to send:
 // FrameError (501) for framing (size over frame-max, unknown type, bad end octet, a
-// heartbeat with a payload) and for a shortstr that is not UTF-8 in a method without
-// content (RabbitMQ's assert_utf8); SyntaxError (502) for arguments that are truncated
-// or followed by extra bytes, bad tables and bad property lists; NotImplemented (540)
-// for unknown class or method ids. I/O errors from the underlying reader are returned
-// unchanged (io.EOF, io.ErrUnexpectedEOF, net errors) so a peer that left is not
-// mistaken for a protocol error.
+// heartbeat with a payload), for method arguments that are truncated or followed by
+// extra bytes (RabbitMQ 3.10.8 answers "FRAME_ERROR - cannot decode ...", checked
+// with amqp's TestBadInput against it), and for a shortstr that is not UTF-8 in a
+// method without content (RabbitMQ's assert_utf8); SyntaxError (502) for bad field
+// tables (unknown type tag, nesting deeper than MaxTableDepth) and bad property
+// lists; NotImplemented (540) for unknown class or method ids. I/O errors from the
+// underlying reader are returned unchanged (io.EOF, io.ErrUnexpectedEOF, net errors)
+// so a peer that left is not mistaken for a protocol error.
 //
-// Where this differs from RabbitMQ: its generated decoder answers truncated or
-// overlong arguments with FRAME_ERROR (501, "cannot decode"), where warren's issue #2
-// asks for 502; it ignores property flag bit 0 (the continuation bit), which this
-// package refuses with 502; and an unknown table tag makes its parser fail without an
-// AMQP error of its own, where this package answers 502. The codes are set in
-// codec.go (decoder.need, decoder.finish), table.go (errTag) and header.go.
+// Where this differs from RabbitMQ: an unknown class or method id and an unknown
+// table tag make RabbitMQ drop the socket without an AMQP error; this package
+// answers 540 and 502. RabbitMQ ignores property flag bit 0 (the continuation bit),
+// which this package refuses with 502. The codes are set in codec.go
+// (decoder.need, decoder.finish), table.go (errTag) and header.go.
 package wire

@@ -21,7 +21,7 @@ type Method interface {
 // or hold a bad table; NotImplemented (540) for unknown class or method ids.
 func (ms *Methods) Decode(payload []byte) (Method, error) {
 	if len(payload) < 4 {
-		return nil, Hard(SyntaxError, "method frame payload of %d bytes has no class and method id", len(payload))
+		return nil, Hard(FrameError, "method frame payload of %d bytes has no class and method id", len(payload))
 	}
 	classID := binary.BigEndian.Uint16(payload[0:2])
 	methodID := binary.BigEndian.Uint16(payload[2:4])
@@ -38,7 +38,7 @@ func (ms *Methods) Decode(payload []byte) (Method, error) {
 // DecodeMethod is Decode into a fresh value, which the caller may keep.
 func DecodeMethod(payload []byte) (Method, error) {
 	if len(payload) < 4 {
-		return nil, Hard(SyntaxError, "method frame payload of %d bytes has no class and method id", len(payload))
+		return nil, Hard(FrameError, "method frame payload of %d bytes has no class and method id", len(payload))
 	}
 	classID := binary.BigEndian.Uint16(payload[0:2])
 	methodID := binary.BigEndian.Uint16(payload[2:4])
