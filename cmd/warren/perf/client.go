@@ -20,8 +20,9 @@ const defaultFrameMax = 131072
 // handshakeTimeout bounds dialing, the handshake and each setup RPC.
 const handshakeTimeout = 15 * time.Second
 
-// closeTimeout bounds the wait for connection.close-ok.
-const closeTimeout = 2 * time.Second
+// closeTimeout bounds the wait for connection.close-ok, and a publishing write still
+// under way when the run ends.
+const closeTimeout = 5 * time.Second
 
 // protocolHeader opens an AMQP 0-9-1 connection (AMQP 0-9-1 §4.2.2).
 var protocolHeader = []byte{'A', 'M', 'Q', 'P', 0, 0, 9, 1}

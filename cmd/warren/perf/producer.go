@@ -70,7 +70,10 @@ func (p *producer) settled() int64 { return p.confirmed.Load() + p.nacked.Load()
 // for the outstanding ones, for at most p.drain.
 func (p *producer) loop(ctx context.Context) error {
 	nc := p.c.nc
-	stop := context.AfterFunc(ctx, func() { nc.SetWriteDeadline(time.Now()) })
+	// At the end of the run a write in progress may finish (so that every message
+	// counted as published reaches the broker whole), but not wait forever on a broker
+	// that stopped reading.
+	stop := context.AfterFunc(ctx, func() { nc.SetWriteDeadline(time.Now().Add(closeTimeout)) })
 	defer stop()
 
 	perBatch := max(1, batchBytes/len(p.tmpl))
