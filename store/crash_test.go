@@ -28,8 +28,13 @@ var crashRounds = flag.Int("store.crashrounds", 3, "kill -9 rounds in TestCrashK
 const crashEnv = "WARREN_STORE_CRASH_DIR"
 
 // crashBody is the body of message id, so the parent can check contents.
+// One in 61 is over 1 MiB, stored in pieces ahead of its batch.
 func crashBody(id uint64) []byte {
-	return bytes.Repeat([]byte(strconv.FormatUint(id, 36)+";"), 1+int(id%97))
+	n := 1 + int(id%97)
+	if id%61 == 0 {
+		n = 300_000
+	}
+	return bytes.Repeat([]byte(strconv.FormatUint(id, 36)+";"), n)
 }
 
 // TestCrashHelper is the child process of the crash tests: it commits

@@ -170,11 +170,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		WithExternalMagic(formatVersion)
 	db, err := badger.Open(bo)
 	if err != nil {
-		if strings.Contains(err.Error(), "directory lock") {
+		if strings.Contains(err.Error(), "directory lock") { // lost a race with another process
 			return nil, fmt.Errorf("%w: %s: %v", ErrLocked, dir, err)
-		}
-		if strings.Contains(err.Error(), "External Magic Version") || strings.Contains(err.Error(), "Manifest") && strings.Contains(err.Error(), "version") {
-			return nil, fmt.Errorf("%w: %s: %v", ErrIncompatible, dir, err)
 		}
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, dir, err)
 	}
