@@ -91,9 +91,7 @@ func (s *Store) commitRound(reqs []request) {
 	}
 	for i := range reqs {
 		if reqs[i].err == nil && s.broken == nil {
-			if err := s.writeChunks(reqs[i].b); err != nil {
-				s.broken = fmt.Errorf("store: commit failed, store is read-only until restarted: %w", err)
-			}
+			s.fail(s.writeChunks(reqs[i].b))
 		}
 	}
 	committed := 0 // reqs[:committed] are on disk (or failed alone)
@@ -104,9 +102,7 @@ func (s *Store) commitRound(reqs []request) {
 		} else {
 			txn.Discard()
 		}
-		if err != nil {
-			s.broken = fmt.Errorf("store: commit failed, store is read-only until restarted: %w", err)
-			s.log.Error().Err(err).Str("dir", s.dir).Msg("commit failed")
+		if s.fail(err) {
 			break
 		}
 		committed += n
@@ -121,6 +117,18 @@ func (s *Store) commitRound(reqs []request) {
 		}
 		reqs[i].done(err)
 	}
+}
+
+// fail makes a Badger write or sync failure sticky: after one, what is on
+// disk is unknown (a failed fsync may have dropped dirty pages), so every
+// later commit fails too. It reports whether err was a failure.
+func (s *Store) fail(err error) bool {
+	if err == nil {
+		return false
+	}
+	s.broken = fmt.Errorf("store: commit failed, store is read-only until restarted: %w", err)
+	s.log.Error().Err(err).Str("dir", s.dir).Msg("commit failed")
+	return true
 }
 
 // fill starts a transaction and applies reqs to it until one does not fit.

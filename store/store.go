@@ -132,9 +132,12 @@ type request struct {
 	err  error // set by commitLoop when this batch alone failed
 }
 
-// Open opens (creating if needed) the store in folder dir. An incompatible,
-// unreadable or corrupted folder gives ErrIncompatible or ErrCorrupt and is
-// not modified; a folder in use by another process gives ErrLocked.
+// Open opens (creating if needed) the store in folder dir. A folder of
+// another format, or not a warren folder, gives ErrIncompatible; one in use
+// by another process ErrLocked; a damaged manifest or table ErrCorrupt; in
+// all these cases nothing in it is changed. If Badger's recovery comes back
+// without commits that were acknowledged, Open fails with ErrCorrupt too,
+// after Badger has replayed its logs (doc.go).
 func Open(dir string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -173,7 +176,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		if strings.Contains(err.Error(), "directory lock") { // lost a race with another process
 			return nil, fmt.Errorf("%w: %s: %v", ErrLocked, dir, err)
 		}
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, dir, err)
+		return nil, fmt.Errorf("%w: %s: Badger cannot open it: %v", ErrCorrupt, dir, err)
 	}
 	s, err := newStore(db, dir, opts)
 	if err != nil {
@@ -182,9 +185,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if s.commits < watermark {
 		db.Close()
-		return nil, fmt.Errorf("%w: %s: Badger recovered %d commits but %d were acknowledged; "+
-			"its write-ahead log lost data (Badger cuts a log at its first bad record)",
-			ErrCorrupt, dir, s.commits, watermark)
+		return nil, fmt.Errorf("%w: %s: Badger recovered %d commits but %d were acknowledged, "+
+			"so its write-ahead log lost data (Badger cuts a log at its first bad record); "+
+			"if the folder was restored from a backup on purpose, delete its %s file",
+			ErrCorrupt, dir, s.commits, watermark, syncedFile)
 	}
 	if s.synced, err = openSynced(dir); err != nil {
 		db.Close()

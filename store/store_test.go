@@ -661,3 +661,23 @@ func TestPiecesOfFailedBatchSwept(t *testing.T) {
 		t.Errorf("failed batch left %d entries", n)
 	}
 }
+
+// After a failed Badger write every later commit fails too: what reached
+// the disk is unknown.
+func TestWriteFailureIsSticky(t *testing.T) {
+	s := openMem(t)
+	if err := s.db.Close(); err != nil { // Badger fails under the committer
+		t.Fatal(err)
+	}
+	first := s.PutEntity(KindQueue, "a", nil)
+	if first == nil {
+		t.Fatal("PutEntity on a closed Badger succeeded")
+	}
+	var b Batch
+	b.PutMessage(1, []byte("m"))
+	b.Enqueue("q", 1, 1)
+	second := s.CommitSync(&b)
+	if second == nil || second.Error() != first.Error() {
+		t.Fatalf("second commit: %v, want the first failure %v", second, first)
+	}
+}
