@@ -64,11 +64,12 @@ func (v *VHost) Consume(o *Owner, queue, tag string, c Consumer, exclusive, noAc
 		tag = NewConsumerTag()
 	}
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.mu.deleted {
+		q.mu.Unlock()
 		return "", nil, errNoQueue(v.name, queue)
 	}
 	if q.mu.exclusiveConsumer || (exclusive && q.mu.consumers.n > 0) {
+		q.mu.Unlock()
 		return "", nil, wire.Soft(wire.AccessRefused, "queue '%s' in vhost '%s' in exclusive use", queue, v.name)
 	}
 	q.mu.consumers.add(&consumer{c: c, tag: tag, noAck: noAck, exclusive: exclusive, prio: prio, args: args})
@@ -76,7 +77,9 @@ func (v *VHost) Consume(o *Owner, queue, tag string, c Consumer, exclusive, noAc
 	if s, ok := c.(Starter); ok {
 		s.Started(q, tag)
 	}
-	q.dispatchLocked()
+	q.dispatchLocked(0)
+	q.armLocked()
+	q.unlockFlush()
 	return tag, q, nil
 }
 
@@ -107,21 +110,27 @@ func (q *Queue) Cancel(c Consumer, tag string) bool {
 // credit (an ack freed prefetch, basic.qos raised it, the output buffer drained).
 func (q *Queue) Kick() {
 	q.mu.Lock()
-	q.dispatchLocked()
-	q.mu.Unlock()
+	q.dispatchLocked(0)
+	q.armLocked()
+	q.unlockFlush()
 }
 
 // dispatchLocked offers ready messages to the consumers until the queue is empty or every
 // consumer refused: each message goes to the highest priority that has a consumer taking
 // it, round-robin within the priority. A consumer that refused is not asked again in the
 // same round, so a round costs O(messages + consumers) Deliver calls at most.
-func (q *Queue) dispatchLocked() {
+// Expired messages reaching the head are dropped first (now: see dropExpiredLocked).
+func (q *Queue) dispatchLocked(now int64) {
 	cs := &q.mu.consumers
 	if cs.n == 0 || q.mu.ready.len() == 0 {
 		return
 	}
 	cs.round++
-	for q.mu.ready.len() > 0 && q.offerLocked(cs) {
+	for {
+		q.dropExpiredLocked(now)
+		if q.mu.ready.len() == 0 || !q.offerLocked(cs) {
+			return
+		}
 	}
 }
 
@@ -160,14 +169,21 @@ func (q *Queue) offerLocked(cs *consumerSet) bool {
 
 // enqueue appends m and dispatches. false if the queue was deleted meanwhile.
 func (q *Queue) enqueue(m *Message) bool {
+	var now int64
+	expires := q.expiryFor(m, &now)
 	q.mu.Lock()
 	if q.mu.deleted {
 		q.mu.Unlock()
 		return false
 	}
 	q.mu.seq++
-	q.mu.ready.pushBack(item{msg: m, seq: q.mu.seq})
-	q.dispatchLocked()
+	q.mu.ready.pushBack(item{msg: m, seq: q.mu.seq, expires: expires})
+	q.dispatchLocked(now)
+	if expires != 0 || q.mu.dead != nil {
+		q.armLocked()
+		q.unlockFlush()
+		return true
+	}
 	q.mu.Unlock()
 	return true
 }
@@ -182,11 +198,13 @@ func (v *VHost) Get(o *Owner, queue string, noAck bool) (d Delivery, ok bool, re
 		return Delivery{}, false, 0, err
 	}
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.mu.deleted {
+		q.mu.Unlock()
 		return Delivery{}, false, 0, errNoQueue(v.name, queue)
 	}
+	q.dropExpiredLocked(0)
 	if q.mu.ready.len() == 0 {
+		q.unlockFlush()
 		return Delivery{}, false, 0, nil
 	}
 	it := q.mu.ready.popFront()
@@ -196,7 +214,10 @@ func (v *VHost) Get(o *Owner, queue string, noAck bool) (d Delivery, ok bool, re
 		q.mu.unacked[it.seq] = pending{it: it, dtag: q.mu.dtag}
 		d.Entry = Entry{seq: it.seq, dtag: q.mu.dtag}
 	}
-	return d, true, uint32(q.mu.ready.len()), nil
+	remaining = uint32(q.mu.ready.len())
+	q.armLocked()
+	q.unlockFlush()
+	return d, true, remaining, nil
 }
 
 // takeLocked removes e from the unacknowledged set; false if it is not there (already
@@ -222,22 +243,32 @@ func (q *Queue) Ack(es ...Entry) {
 }
 
 // Reject settles deliveries negatively (basic.reject / basic.nack). requeue=true is Requeue.
-// Otherwise the messages are dropped.
-// TODO(dead-lettering issue): with x-dead-letter-exchange, republish them with reason "rejected".
+// Otherwise the messages are dropped, or dead-lettered with reason "rejected" when the
+// queue has a dead-letter exchange.
 func (q *Queue) Reject(requeue bool, es ...Entry) {
 	if requeue {
 		q.Requeue(es...)
 		return
 	}
-	q.Ack(es...)
+	if !q.opts.hasDLX {
+		q.Ack(es...)
+		return
+	}
+	q.mu.Lock()
+	for _, e := range es {
+		if it, ok := q.takeLocked(e); ok {
+			q.mu.dead = append(q.mu.dead, deadLetter{msg: it.msg, reason: "rejected"})
+		}
+	}
+	q.unlockFlush()
 }
 
 // Requeue puts deliveries back at their original places in the queue (ordered by enqueue
 // sequence, as RabbitMQ's classic queues do), marked redelivered, then dispatches.
 func (q *Queue) Requeue(es ...Entry) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.mu.deleted {
+		q.mu.Unlock()
 		return
 	}
 	s := q.mu.scratch[:0]
@@ -251,7 +282,9 @@ func (q *Queue) Requeue(es ...Entry) {
 	q.mu.ready.insertAll(s)
 	clear(s)
 	q.mu.scratch = s[:0]
-	q.dispatchLocked()
+	q.dispatchLocked(0)
+	q.armLocked()
+	q.unlockFlush()
 }
 
 // consumePriority reads the x-priority consumer argument (RW:docs/consumer-priority.md),

@@ -21,11 +21,3 @@ func (v *VHost) durableRemovedLocked(entity any) {}
 // by one: deleting the entity implies them.
 func (v *VHost) durableBindingLocked(src *Exchange, d dest, key string, args wire.Table, added bool) {
 }
-
-// validateQueueArgs is the hook for x-argument validation at queue.declare
-// (rabbit_amqqueue:check_arguments/3: "invalid arg '~ts' for ~ts: ~255p", 406).
-// TODO(queue-arguments issue): validate x-expires, x-message-ttl, x-max-length, ...
-// Unknown arguments are accepted, as RabbitMQ does.
-func validateQueueArgs(vhost, name string, args wire.Table) error {
-	return nil
-}

@@ -17,6 +17,11 @@ type Message struct {
 	Body       []byte
 	Persistent bool // delivery-mode 2
 	Priority   uint8
+
+	// Set by Publish before the message is enqueued anywhere; immutable afterwards.
+	hasTTL bool     // the expiration property holds a valid TTL
+	ttl    int64    // that TTL, in milliseconds
+	ccKeys []string // CC and BCC routing keys, kept for dead-lettering with the original keys
 }
 
 // Publisher routes messages for one publishing goroutine (an amqp channel) and keeps the
@@ -47,30 +52,52 @@ func (v *VHost) Publish(m *Message) (routed bool, err error) {
 // routes nowhere hands the message to its alternate-exchange; each exchange is visited at
 // most once (rabbit_exchange:route1/4), so binding cycles terminate. CC and BCC headers
 // (arrays of longstr) add routing keys (RW:docs/sender-selected.md); BCC is removed from
-// m's properties (m.Flags and m.Props are replaced), routed or not. routed=false when no queue took the message (amqp then returns it
-// if mandatory). Errors: 404 missing exchange, 403 internal exchange.
+// m's properties (m.Flags and m.Props are replaced), routed or not. The expiration property
+// sets a per-message TTL (ttl.go). routed=false when no queue took the message (amqp then
+// returns it if mandatory). Errors: 404 missing exchange, 403 internal exchange.
 func (p *Publisher) Publish(m *Message) (routed bool, err error) {
-	v := p.v
 	p.keys = append(p.keys[:0], m.RoutingKey)
 	var hdrs wire.Table
 	hdrsDecoded, bcc := false, false
-	if raw := headersRaw(m); raw != nil {
-		_, _, cc := wire.TableFind(raw, "CC")
-		_, _, bcc = wire.TableFind(raw, "BCC")
-		if cc || bcc {
-			hdrs, hdrsDecoded = decodeHeaders(raw), true
-			p.keys = appendKeys(p.keys, hdrs["CC"])
-			p.keys = appendKeys(p.keys, hdrs["BCC"])
+	m.hasTTL, m.ccKeys = false, nil
+	if len(m.Props) > 0 {
+		h := wire.ContentHeader{Flags: m.Flags, Props: m.Props}
+		pv := h.Scan()
+		if pv.Expiration != nil {
+			m.ttl, m.hasTTL, _ = parseExpiration(pv.Expiration)
+		}
+		if raw := pv.Headers; raw != nil {
+			_, _, cc := wire.TableFind(raw, "CC")
+			_, _, bcc = wire.TableFind(raw, "BCC")
+			if cc || bcc {
+				hdrs, hdrsDecoded = decodeHeaders(raw), true
+				p.keys = appendKeys(p.keys, hdrs["CC"])
+				p.keys = appendKeys(p.keys, hdrs["BCC"])
+				if len(p.keys) > 1 {
+					m.ccKeys = append([]string(nil), p.keys[1:]...)
+				}
+			}
 		}
 	}
+	return p.route(m, bcc, hdrs, hdrsDecoded, false, nil)
+}
 
+// route routes m with the keys in p.keys from exchange m.Exchange and enqueues it in every
+// matched queue once. A publish refuses a missing or internal exchange; a dead letter
+// (dead=true) may go to an internal exchange, is dropped silently when its exchange is
+// missing, and skips the queues for which cycle reports true.
+func (p *Publisher) route(m *Message, stripBcc bool, hdrs wire.Table, hdrsDecoded, dead bool, cycle func(*Queue) bool) (routed bool, err error) {
+	v := p.v
 	v.mu.RLock()
 	x := v.mu.exchanges[m.Exchange]
 	if x == nil {
 		v.mu.RUnlock()
+		if dead {
+			return false, nil
+		}
 		return false, errNoExchange(v.name, m.Exchange)
 	}
-	if x.internal {
+	if x.internal && !dead {
 		v.mu.RUnlock()
 		return false, wire.Soft(wire.AccessRefused, "cannot publish to internal exchange '%s' in vhost '%s'", m.Exchange, v.name)
 	}
@@ -124,10 +151,13 @@ func (p *Publisher) Publish(m *Message) (routed bool, err error) {
 		slices.SortFunc(p.queues, func(a, b *Queue) int { return cmp.Compare(a.id, b.id) })
 		p.queues = slices.Compact(p.queues)
 	}
-	if bcc {
+	if stripBcc {
 		stripBCC(m)
 	}
 	for _, q := range p.queues {
+		if cycle != nil && cycle(q) {
+			continue
+		}
 		if q.enqueue(m) {
 			routed = true
 		}

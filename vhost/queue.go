@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/warrenmq/warren/amqp/wire"
 )
@@ -18,6 +19,7 @@ type Queue struct {
 	autoDelete bool       // immutable; deleted when its last consumer goes, if it ever had one
 	owner      *Owner     // immutable; non-nil exactly for an exclusive queue
 	args       wire.Table // immutable; as declared
+	opts       queueOpts  // immutable; the arguments acted on (TTL, dead-lettering)
 
 	sources map[*Exchange]int // guarded by VHost.mu: bindings to this queue, counted per source exchange
 
@@ -28,9 +30,12 @@ type Queue struct {
 		consumers         consumerSet
 		exclusiveConsumer bool // the only consumer holds exclusive access
 		deleted           bool
-		seq               uint64 // last enqueue sequence number
-		dtag              uint64 // last delivery number (tells a stale Entry from a live one)
-		scratch           []item // reused by Requeue
+		seq               uint64       // last enqueue sequence number
+		dtag              uint64       // last delivery number (tells a stale Entry from a live one)
+		scratch           []item       // reused by Requeue
+		dead              []deadLetter // to dead-letter once the lock is released (unlockFlush)
+		timer             *time.Timer  // expires the head (ttl.go); nil until first needed
+		timerAt           int64        // when timer fires (Unix ns); 0 if not armed
 	}
 }
 
@@ -60,8 +65,10 @@ func (q *Queue) AutoDelete() bool { return q.autoDelete }
 
 func (q *Queue) info() QueueInfo {
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	return QueueInfo{Name: q.name, Messages: uint32(q.mu.ready.len()), Consumers: uint32(q.mu.consumers.n)}
+	q.dropExpiredLocked(0)
+	info := QueueInfo{Name: q.name, Messages: uint32(q.mu.ready.len()), Consumers: uint32(q.mu.consumers.n)}
+	q.unlockFlush()
+	return info
 }
 
 // lockedFor reports whether o may not use q: q is exclusive to another connection
@@ -138,12 +145,13 @@ func (v *VHost) DeclareQueue(o *Owner, name string, passive, durable, exclusive,
 		return q.info(), nil
 	}
 	defer v.mu.Unlock()
-	if err := validateQueueArgs(v.name, name, args); err != nil {
+	opts, err := validateQueueArgs(v.name, name, args)
+	if err != nil {
 		return QueueInfo{}, err
 	}
 	q := &Queue{
 		id: nextID.Add(1), name: name, vhost: v,
-		durable: durable, autoDelete: autoDelete, owner: owner, args: args,
+		durable: durable, autoDelete: autoDelete, owner: owner, args: args, opts: opts,
 		sources: make(map[*Exchange]int),
 	}
 	q.mu.unacked = make(map[uint64]pending)
@@ -291,7 +299,11 @@ func (v *VHost) deleteQueue(q *Queue, ifUnused, ifEmpty, notify bool) (uint32, e
 	n := q.mu.ready.clear()
 	consumers := q.mu.consumers.takeAll()
 	q.mu.unacked = nil
+	q.mu.dead = nil
 	q.mu.deleted = true
+	if q.mu.timer != nil {
+		q.mu.timer.Stop()
+	}
 	q.mu.Unlock()
 
 	delete(v.mu.queues, q.name)

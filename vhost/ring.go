@@ -4,6 +4,7 @@ package vhost
 type item struct {
 	msg         *Message
 	seq         uint64 // enqueue sequence within the queue: the message's place in line
+	expires     int64  // wall-clock Unix nanoseconds after which it expires; 0 = never
 	redelivered bool
 }
 

@@ -1,0 +1,177 @@
+package vhost
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/warrenmq/warren/amqp/wire"
+)
+
+// maxExpiry is the largest TTL RabbitMQ accepts: ten years in milliseconds
+// (rabbit_misc:check_expiry/1).
+const maxExpiry = 315_360_000_000
+
+// queueOpts are the queue arguments this package acts on, parsed once at declare.
+type queueOpts struct {
+	ttl    int64  // x-message-ttl in ms; -1 when absent
+	dlx    string // x-dead-letter-exchange
+	hasDLX bool
+	dlrk   string // x-dead-letter-routing-key
+	hasRK  bool
+}
+
+// argCheck is one of rabbit_amqqueue:declare_args/0's validators: it returns the Erlang
+// term RabbitMQ would print for a bad value ("" if the value is fine).
+type argCheck struct {
+	key   string
+	check func(v any, args wire.Table) string
+}
+
+// queueArgChecks are the validators for the arguments warren knows, in RabbitMQ's order
+// (rabbit_amqqueue:declare_args/0, 3.10). Unknown arguments are accepted, as RabbitMQ does.
+// TODO(queue-arguments issue): x-overflow, x-queue-mode, x-queue-version,
+// x-single-active-consumer, x-queue-type values.
+var queueArgChecks = []argCheck{
+	{"x-expires", func(v any, _ wire.Table) string {
+		if e := checkInt(v); e != "" {
+			return e
+		}
+		n, _ := asInt(v)
+		if n == 0 {
+			return fmt.Sprintf("{value_zero,%d}", n)
+		}
+		return checkExpiry(n)
+	}},
+	{"x-message-ttl", func(v any, _ wire.Table) string {
+		if e := checkInt(v); e != "" {
+			return e
+		}
+		n, _ := asInt(v)
+		return checkExpiry(n)
+	}},
+	{"x-dead-letter-exchange", func(v any, _ wire.Table) string {
+		if _, ok := v.(string); !ok {
+			return "{unacceptable_type," + typeName(v) + "}"
+		}
+		return ""
+	}},
+	{"x-dead-letter-routing-key", func(v any, args wire.Table) string {
+		if _, ok := v.(string); !ok {
+			return "{unacceptable_type," + typeName(v) + "}"
+		}
+		if _, ok := args["x-dead-letter-exchange"]; !ok {
+			return "routing_key_but_no_dlx_defined"
+		}
+		return ""
+	}},
+	{"x-max-length", checkNonNegInt},
+	{"x-max-length-bytes", checkNonNegInt},
+	{"x-max-priority", func(v any, a wire.Table) string {
+		if e := checkNonNegInt(v, a); e != "" {
+			return e
+		}
+		if n, _ := asInt(v); n > 255 { // ?MAX_SUPPORTED_PRIORITY
+			return fmt.Sprintf("{max_value_exceeded,%d}", n)
+		}
+		return ""
+	}},
+}
+
+// checkInt is rabbit_amqqueue:check_int_arg/2: an integer type, else the Erlang string
+// "expected integer, got <type>" (printed with its quotes by ~p).
+func checkInt(v any) string {
+	if _, isDec := v.(wire.Decimal); isDec || typeClass(v) != "int" {
+		return `"expected integer, got ` + typeName(v) + `"`
+	}
+	return ""
+}
+
+func checkNonNegInt(v any, _ wire.Table) string {
+	if e := checkInt(v); e != "" {
+		return e
+	}
+	if n, _ := asInt(v); n < 0 {
+		return fmt.Sprintf("{value_negative,%d}", n)
+	}
+	return ""
+}
+
+// checkExpiry is rabbit_misc:check_expiry/1.
+func checkExpiry(n int64) string {
+	switch {
+	case n < 0:
+		return fmt.Sprintf("{value_negative,%d}", n)
+	case n > maxExpiry:
+		return fmt.Sprintf("{value_too_large,%d}", n)
+	}
+	return ""
+}
+
+// validateQueueArgs checks a new queue's arguments as rabbit_amqqueue:check_arguments does
+// and parses the ones this package acts on. Only a queue being created is checked; a
+// redeclare is compared instead (argsEquivalent).
+func validateQueueArgs(vhost, name string, args wire.Table) (queueOpts, error) {
+	for _, c := range queueArgChecks {
+		v, ok := args[c.key]
+		if !ok {
+			continue
+		}
+		if e := c.check(v, args); e != "" {
+			return queueOpts{}, wire.Soft(wire.PreconditionFailed, "invalid arg '%s' for queue '%s' in vhost '%s': %s",
+				c.key, name, vhost, e)
+		}
+	}
+	o := queueOpts{ttl: -1}
+	if v, ok := args["x-message-ttl"]; ok {
+		o.ttl, _ = asInt(v)
+	}
+	o.dlx, o.hasDLX = args["x-dead-letter-exchange"].(string)
+	o.dlrk, o.hasRK = args["x-dead-letter-routing-key"].(string)
+	return o, nil
+}
+
+// parseExpiration reads the expiration property as rabbit_basic:parse_expiration/1 does:
+// a decimal integer of milliseconds, nothing else, 0 to ten years. ok=false when absent;
+// errTerm is the Erlang term RabbitMQ prints for a bad value.
+func parseExpiration(b []byte) (ms int64, ok bool, errTerm string) {
+	if b == nil {
+		return 0, false, ""
+	}
+	// string:to_integer/1: optional sign, then digits; what follows is "leftover".
+	i := 0
+	if i < len(b) && (b[i] == '+' || b[i] == '-') {
+		i++
+	}
+	j := i
+	for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+		j++
+	}
+	if j == i {
+		return 0, false, "no_integer"
+	}
+	if j < len(b) {
+		return 0, false, "{leftover_string," + strconv.Quote(string(b[j:])) + "}"
+	}
+	n, err := strconv.ParseInt(string(b[:j]), 10, 64)
+	if err != nil { // beyond int64: certainly beyond ten years
+		if b[0] == '-' {
+			return 0, false, "{value_negative," + string(b[:j]) + "}"
+		}
+		return 0, false, "{value_too_large," + strings.TrimPrefix(string(b[:j]), "+") + "}"
+	}
+	if e := checkExpiry(n); e != "" {
+		return 0, false, e
+	}
+	return n, true, ""
+}
+
+// CheckExpiration validates a message's expiration property (the bytes of
+// wire.ContentHeader.Expiration, nil if absent) as rabbit_channel:check_expiration_header/1
+// does at basic.publish: nil, or a 406 with RabbitMQ's text.
+func CheckExpiration(b []byte) error {
+	if _, _, e := parseExpiration(b); e != "" {
+		return wire.Soft(wire.PreconditionFailed, "invalid expiration '%s': %s", b, e)
+	}
+	return nil
+}
