@@ -141,7 +141,7 @@ func TestDurationBounded(t *testing.T) {
 	if took := time.Since(begin); took > 5*time.Second {
 		t.Errorf("a 1 s run took %v", took)
 	}
-	if s.Elapsed < 0.9 || s.Elapsed > 4 {
+	if s.Elapsed < 0.9 || s.Elapsed > 2 { // the measurement ends at the deadline, before teardown
 		t.Errorf("elapsed %.2f s for a 1 s run", s.Elapsed)
 	}
 	if s.Published == 0 || s.Delivered == 0 || s.Delivered > s.Published {

@@ -246,6 +246,24 @@ func (r *run) measure(parent context.Context) (*Summary, error) {
 	consCtx, stopConsumers := context.WithCancel(runCtx)
 	defer stopConsumers()
 
+	// The measurement ends when the run's time is up or its messages are through,
+	// before the connections close: that teardown (a broker working off its socket
+	// buffers, say) is not the load being measured.
+	var (
+		end              time.Time
+		brokerCPU1, cpu1 time.Duration
+		rss1             int64
+		procErr          error
+	)
+	sample := sync.OnceFunc(func() {
+		end, cpu1 = time.Now(), selfCPU()
+		if cfg.BrokerPID > 0 {
+			brokerCPU1, rss1, procErr = procUsage(cfg.BrokerPID)
+		}
+	})
+	stopSample := context.AfterFunc(runCtx, sample)
+	defer stopSample()
+
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -268,9 +286,10 @@ func (r *run) measure(parent context.Context) (*Summary, error) {
 			}
 		}()
 	}
-	var pwg sync.WaitGroup
+	var pwg, loops sync.WaitGroup // producers' goroutines; their publishing loops
 	for _, p := range r.producers {
 		pwg.Add(2)
+		loops.Add(1)
 		go func() {
 			defer pwg.Done()
 			p.readLoop()
@@ -278,6 +297,7 @@ func (r *run) measure(parent context.Context) (*Summary, error) {
 		go func() {
 			defer pwg.Done()
 			err := p.loop(runCtx)
+			loops.Done()
 			if err != nil && err != errPartialWrite {
 				fail(err)
 			}
@@ -291,11 +311,11 @@ func (r *run) measure(parent context.Context) (*Summary, error) {
 		rep.loop(runCtx)
 	}()
 
-	// A count-bounded run ends when the producers are done and the deliveries are in,
-	// or DrainTimeout after publishing ended.
+	// A count-bounded run ends when the producers have published (and their confirms
+	// are in) and so have the deliveries, or DrainTimeout after publishing ended.
 	if cfg.Count > 0 {
 		producersDone := make(chan struct{})
-		go func() { pwg.Wait(); close(producersDone) }()
+		go func() { loops.Wait(); close(producersDone) }()
 		select {
 		case <-producersDone:
 		case <-runCtx.Done():
@@ -314,25 +334,23 @@ func (r *run) measure(parent context.Context) (*Summary, error) {
 		}
 		tick.Stop()
 		deadline.Stop()
+		sample()
 		stopConsumers()
 	}
 	wg.Wait()
 	stopRun(nil)
 	pwg.Wait()
-	end := time.Now()
+	sample() // waits for the AfterFunc's call if it is under way
 	<-repDone
 	rep.finish()
 
 	s := r.summary(start, end, rep)
-	if cfg.BrokerPID > 0 {
-		cpu, rss, err := procUsage(cfg.BrokerPID)
-		if err == nil {
-			s.BrokerCPU = (cpu - brokerCPU0).Seconds()
-			s.BrokerCPUPerMsg = s.perMsg(s.BrokerCPU)
-			s.BrokerRSSStart, s.BrokerRSS = rss0, rss
-		}
+	if cfg.BrokerPID > 0 && procErr == nil {
+		s.BrokerCPU = (brokerCPU1 - brokerCPU0).Seconds()
+		s.BrokerCPUPerMsg = s.perMsg(s.BrokerCPU)
+		s.BrokerRSSStart, s.BrokerRSS = rss0, rss1
 	}
-	s.ClientCPU = (selfCPU() - selfCPU0).Seconds()
+	s.ClientCPU = (cpu1 - selfCPU0).Seconds()
 	s.ClientCPUPerMsg = s.perMsg(s.ClientCPU)
 	if first != nil && errors.Is(first, context.Canceled) && parent.Err() != nil {
 		first = nil // the caller stopped the run: not a failure

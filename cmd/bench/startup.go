@@ -1,0 +1,124 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+)
+
+// startPoll is how often startup tries the port: fine enough for a broker that starts
+// in a few milliseconds.
+const startPoll = 200 * time.Microsecond
+
+func startupCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "startup",
+		Usage:     "scenario 8: start a broker command and time it until it answers AMQP on --addr",
+		ArgsUsage: "-- command [args...]",
+		Flags: append(resultFlags(),
+			&cli.StringFlag{Name: "addr", Required: true, Usage: "host:port the broker will serve"},
+			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute},
+			&cli.BoolFlag{Name: "kill", Usage: "stop the command (SIGTERM) once measured; without it the command must exit by itself (rabbitmq.sh start does)"},
+			&cli.StringFlag{Name: "log", Usage: "file for the command's output (default: discarded)"},
+		),
+		Action: func(cx *cli.Context) error {
+			argv := cx.Args().Slice()
+			if len(argv) == 0 {
+				return errors.New("startup: no command given")
+			}
+			var out io.Writer = io.Discard
+			if p := cx.String("log"); p != "" {
+				f, err := os.Create(p)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				out = f
+			}
+			addr := cx.String("addr")
+			if servesAMQP(addr) {
+				return fmt.Errorf("startup: %s already serves AMQP", addr)
+			}
+			cmd := exec.Command(argv[0], argv[1:]...)
+			cmd.Stdout, cmd.Stderr = out, out
+			start := time.Now()
+			if err := cmd.Start(); err != nil {
+				return err
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			took, err := waitServing(addr, start, cx.Duration("timeout"), exited, cx.Bool("kill"))
+			if cx.Bool("kill") {
+				stop(cmd, exited)
+			} else if err == nil {
+				if err = <-exited; err != nil { // the launcher returns once the broker serves
+					err = fmt.Errorf("startup: %s: %w", argv[0], err)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			ms := float64(took) / float64(time.Millisecond)
+			fmt.Fprintf(cx.App.ErrWriter, "  scenario 8 %-8s round %d: %.1f ms to first accepted connection\n", cx.String("broker"), cx.Int("round"), ms)
+			return appendResult(cx.String("out"), result{Scenario: 8, Broker: cx.String("broker"), Round: cx.Int("round"),
+				Metrics: map[string]float64{"startup_ms": ms}})
+		},
+	}
+}
+
+// waitServing polls addr until it answers AMQP and returns the time since start.
+// A command that exits first fails the wait when it is the broker itself (kill).
+func waitServing(addr string, start time.Time, timeout time.Duration, exited chan error, isBroker bool) (time.Duration, error) {
+	for {
+		if servesAMQP(addr) {
+			return time.Since(start), nil
+		}
+		if time.Since(start) > timeout {
+			return 0, fmt.Errorf("startup: %s did not serve AMQP within %v", addr, timeout)
+		}
+		if isBroker {
+			select {
+			case err := <-exited:
+				exited <- err // for stop
+				return 0, fmt.Errorf("startup: the broker exited before serving: %v", err)
+			default:
+			}
+		}
+		time.Sleep(startPoll)
+	}
+}
+
+// servesAMQP sends the AMQP 0-9-1 protocol header to addr and expects a method frame
+// (connection.start) back: the broker accepted the connection and answers.
+func servesAMQP(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte{'A', 'M', 'Q', 'P', 0, 0, 9, 1}); err != nil {
+		return false
+	}
+	var b [1]byte
+	_, err = io.ReadFull(c, b[:])
+	return err == nil && b[0] == 1
+}
+
+// stop ends the measured broker: SIGTERM, then SIGKILL after 10 s.
+func stop(cmd *exec.Cmd, exited chan error) {
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-exited
+	}
+}
