@@ -93,7 +93,10 @@ func (b *Batch) PutMessage(id uint64, data []byte) {
 }
 
 // Enqueue adds message id, put earlier in this batch, to queue at position
-// seq. Sequence numbers order a queue; the caller picks them, increasing.
+// seq. Sequence numbers order a queue; the caller picks them, increasing,
+// and never reuses one still in the queue (the old entry would be replaced
+// and a shared body it held never freed). After a restart, continue above
+// Store.Count's last.
 func (b *Batch) Enqueue(queue string, seq uint64, id uint64) {
 	r, ok := b.refs[id]
 	if !ok {
