@@ -112,6 +112,14 @@ func checkExpiry(n int64) string {
 // and parses the ones this package acts on. Only a queue being created is checked; a
 // redeclare is compared instead (argsEquivalent).
 func validateQueueArgs(vhost, name string, args wire.Table) (queueOpts, error) {
+	// rabbit_channel checks the dead-letter exchange's type first, with its own text
+	// (queue.declare, rabbit_misc:r_arg/4), before rabbit_amqqueue validates the rest.
+	if v, ok := args["x-dead-letter-exchange"]; ok {
+		if _, isStr := v.(string); !isStr {
+			return queueOpts{}, wire.Soft(wire.PreconditionFailed, "invalid type '%s' for arg '%s' in queue '%s' in vhost '%s'",
+				typeName(v), "x-dead-letter-exchange", name, vhost)
+		}
+	}
 	for _, c := range queueArgChecks {
 		v, ok := args[c.key]
 		if !ok {

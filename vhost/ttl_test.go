@@ -333,7 +333,7 @@ func TestQueueArgumentValidation(t *testing.T) {
 		{"zero expires", wire.Table{"x-expires": int32(0)},
 			"invalid arg 'x-expires' for queue 'q' in vhost '/': {value_zero,0}"},
 		{"dlx not a string", wire.Table{"x-dead-letter-exchange": int32(1)},
-			"invalid arg 'x-dead-letter-exchange' for queue 'q' in vhost '/': {unacceptable_type,signedint}"},
+			"invalid type 'signedint' for arg 'x-dead-letter-exchange' in queue 'q' in vhost '/'"},
 		{"routing key without dlx", wire.Table{"x-dead-letter-routing-key": "k"},
 			"invalid arg 'x-dead-letter-routing-key' for queue 'q' in vhost '/': routing_key_but_no_dlx_defined"},
 		{"negative max-length", wire.Table{"x-max-length": int16(-3)},
