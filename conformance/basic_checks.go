@@ -438,7 +438,7 @@ var basicChecks = []Check{
 		Run: func(e *Env) error {
 			ch := e.Channel()
 			err := ch.Recover(false)
-			e.WantConnError(ch.Conn, err, amqp.NotImplemented, "", "basic.recover requeue=false")
+			e.WantConnError(ch.Conn, err, amqp.NotImplemented, "NOT_IMPLEMENTED - requeue=false", "basic.recover requeue=false")
 			return nil
 		},
 	},

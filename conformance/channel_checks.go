@@ -29,6 +29,16 @@ var channelChecks = []Check{
 		},
 	},
 	{
+		Name: "channel.flow/active-false-540",
+		Rule: "RabbitMQ docs/specification.md: channel.flow active=false is not supported (NOT_IMPLEMENTED); basic.qos is the way to throttle",
+		Run: func(e *Env) error {
+			ch := e.Channel()
+			err := ch.Flow(false)
+			e.WantConnError(ch.Conn, err, amqp.NotImplemented, "NOT_IMPLEMENTED - active=false", "channel.flow active=false")
+			return nil
+		},
+	},
+	{
 		Name: "channel.open/twice-504",
 		Rule: "AMQP 0-9-1 channel.open (CHANNEL_ERROR when the channel is already open); RabbitMQ rabbit_reader.erl",
 		Run: func(e *Env) error {

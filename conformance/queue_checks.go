@@ -229,6 +229,17 @@ var queueChecks = concat([]Check{
 		},
 	},
 	{
+		Name: "queue.declare/exclusive-mismatch-405",
+		Rule: "RabbitMQ rabbit_amqqueue.erl check_exclusive_access: redeclaring a queue with another exclusive flag is RESOURCE_LOCKED",
+		Run: func(e *Env) error {
+			ch := e.Channel()
+			q := e.DeclareQueue(ch)
+			_, err := ch.QueueDeclare(q, false, false, true, false, nil)
+			e.WantChannelError(ch, err, amqp.ResourceLocked, lockedQueue(e, q), "redeclare of a shared queue as exclusive")
+			return nil
+		},
+	},
+	{
 		Name: "queue.declare/exclusive-deleted-when-connection-closes",
 		Rule: "AMQP 0-9-1 queue.declare exclusive: the queue is deleted when its connection closes",
 		Run: func(e *Env) error {

@@ -109,6 +109,15 @@ start() {
 		fi
 		sleep 0.3
 	done
+	if [ -n "${RABBITMQ_MGMT_PORT:-}" ]; then
+		until timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$RABBITMQ_MGMT_PORT" 2>/dev/null; do
+			if [ $SECONDS -ge $deadline ]; then
+				log_tail
+				die "management API not listening on 127.0.0.1:$RABBITMQ_MGMT_PORT within ${START_TIMEOUT:-90}s"
+			fi
+			sleep 0.3
+		done
+	fi
 }
 
 stop() {
