@@ -238,3 +238,115 @@ func TestConcurrentOwnersAndAutoDelete(t *testing.T) {
 		}
 	}
 }
+
+// flakyConsumer refuses now and then (a full buffer) and hands deliveries to its "read
+// loop" goroutine through a channel.
+type flakyConsumer struct {
+	mu    sync.Mutex
+	n     int
+	queue chan Delivery
+}
+
+func (c *flakyConsumer) Deliver(d Delivery) bool {
+	c.mu.Lock()
+	c.n++
+	refuse := c.n%7 == 0
+	c.mu.Unlock()
+	if refuse {
+		return false
+	}
+	select {
+	case c.queue <- d:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *flakyConsumer) Cancelled(*Queue, string) {}
+
+// TestEveryMessageAckedOnce publishes numbered messages from several goroutines into one
+// queue with several consumers that refuse, requeue and reject-with-requeue at random, and
+// checks that each message is acked exactly once and nothing is left.
+func TestEveryMessageAckedOnce(t *testing.T) {
+	v := newTestVHost(t)
+	q := declareQ(t, v, nil, "q")
+	const publishers, perPublisher, consumers = 3, 3000, 4
+	total := publishers * perPublisher
+	var mu sync.Mutex
+	acked := make(map[string]int, total)
+	stop := make(chan struct{})
+	var cwg sync.WaitGroup
+	for i := range consumers {
+		c := &flakyConsumer{queue: make(chan Delivery, 16)}
+		if _, _, err := v.Consume(nil, "q", fmt.Sprint("c", i), c, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		cwg.Add(1)
+		go func() {
+			defer cwg.Done()
+			n := 0
+			for {
+				select {
+				case d := <-c.queue:
+					n++
+					switch {
+					case n%11 == 0:
+						q.Requeue(d.Entry)
+					case n%13 == 0:
+						q.Reject(true, d.Entry)
+					default:
+						q.Ack(d.Entry)
+						mu.Lock()
+						acked[string(d.Msg.Body)]++
+						mu.Unlock()
+					}
+					q.Kick()
+				case <-stop:
+					return
+				}
+			}
+		}()
+	}
+	var pwg sync.WaitGroup
+	for p := range publishers {
+		pwg.Add(1)
+		go func() {
+			defer pwg.Done()
+			pub := v.NewPublisher()
+			for i := range perPublisher {
+				if _, err := pub.Publish(&Message{RoutingKey: "q", Body: []byte(fmt.Sprint(p, "-", i))}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	pwg.Wait()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		q.Kick()
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n == total {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d messages acked", n, total)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(stop)
+	cwg.Wait()
+	for body, k := range acked {
+		if k != 1 {
+			t.Fatalf("message %s acked %d times", body, k)
+		}
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.mu.ready.len() != 0 || len(q.mu.unacked) != 0 {
+		t.Fatalf("left: %d ready, %d unacked", q.mu.ready.len(), len(q.mu.unacked))
+	}
+}
