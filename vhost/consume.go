@@ -11,8 +11,8 @@ import (
 // channel, told apart by tag).
 type Consumer interface {
 	// Deliver offers d. Called with the queue's lock held, on whichever goroutine dispatches
-	// (publisher, acker, or Kick caller). Must not block and must not call back into any
-	// queue. false = refused for now (no prefetch credit, or output buffer full): the queue
+	// (a publisher, an acker or Kick caller, or a TTL timer dead-lettering into this queue).
+	// Must not block and must not call back into vhost. false = refused for now (no prefetch credit, or output buffer full): the queue
 	// offers d to its next consumer and offers to this one again on a later dispatch (after
 	// Kick or the next publish).
 	Deliver(d Delivery) bool
