@@ -67,13 +67,21 @@ func New(cfg Config) (*Broker, error) {
 	return b, nil
 }
 
-// Close marks the broker closed. It does not cancel consumers: the protocol server closes
+// Close marks the broker closed and stops the queues' expiry timers, so that no goroutine
+// of the broker runs afterwards. It does not cancel consumers: the protocol server closes
 // its connections (which calls OwnerClosed and cancels consumers) before closing the broker.
 // Safe to call twice.
 func (b *Broker) Close() error {
 	b.mu.Lock()
 	b.mu.closed = true
+	vhosts := make([]*VHost, 0, len(b.mu.vhosts))
+	for _, v := range b.mu.vhosts {
+		vhosts = append(vhosts, v)
+	}
 	b.mu.Unlock()
+	for _, v := range vhosts {
+		v.close()
+	}
 	return nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/rs/zerolog"
+
+	"github.com/warrenmq/warren/amqp/wire"
 )
 
 func TestAuthenticate(t *testing.T) {
@@ -51,6 +53,27 @@ func TestAuthenticate(t *testing.T) {
 		must(t, b.Close())
 		if _, err := b.Authenticate("guest", "guest"); !errors.Is(err, ErrClosed) {
 			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("close stops expiry timers", func(t *testing.T) {
+		b, err := New(Config{Logger: zerolog.Nop()})
+		must(t, err)
+		v := b.VHost("/")
+		_, err = v.DeclareQueue(nil, "q", false, false, false, false, wire.Table{"x-message-ttl": int32(60000)})
+		must(t, err)
+		publish(t, v, "", "q", "m", nil)
+		q := v.Queue("q")
+		q.mu.Lock()
+		armed := q.mu.timer != nil && q.mu.timerAt != 0
+		q.mu.Unlock()
+		if !armed {
+			t.Fatal("no timer armed for an expiring head")
+		}
+		must(t, b.Close())
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if q.mu.timerAt != 0 || q.mu.timer.Stop() {
+			t.Fatal("timer still armed after Close")
 		}
 	})
 }

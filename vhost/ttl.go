@@ -55,7 +55,7 @@ func (q *Queue) dropExpiredLocked(now int64) {
 
 // armLocked makes sure the timer fires when the head expires.
 func (q *Queue) armLocked() {
-	if q.mu.ready.len() == 0 || q.mu.deleted {
+	if q.mu.ready.len() == 0 || q.mu.deleted || q.vhost.closed.Load() {
 		return
 	}
 	at := q.mu.ready.front().expires
@@ -74,7 +74,7 @@ func (q *Queue) armLocked() {
 // expireTick runs on the timer's goroutine.
 func (q *Queue) expireTick() {
 	q.mu.Lock()
-	if q.mu.deleted {
+	if q.mu.deleted || q.vhost.closed.Load() {
 		q.mu.Unlock()
 		return
 	}

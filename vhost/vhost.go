@@ -23,7 +23,8 @@ type VHost struct {
 		queues    map[string]*Queue
 	}
 
-	pool sync.Pool // of *Publisher, for Publish calls without a caller-held Publisher
+	pool   sync.Pool   // of *Publisher, for Publish calls without a caller-held Publisher
+	closed atomic.Bool // set by Broker.Close: no expiry timer is armed any more
 }
 
 // nextID numbers queues and exchanges process-wide; publish dedup sorts by it.
@@ -56,6 +57,21 @@ func newVHost(name string, log zerolog.Logger) *VHost {
 		v.mu.exchanges[p.name] = x
 	}
 	return v
+}
+
+// close stops every queue's expiry timer; later arming is refused (closed).
+func (v *VHost) close() {
+	v.closed.Store(true)
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	for _, q := range v.mu.queues {
+		q.mu.Lock()
+		if q.mu.timer != nil {
+			q.mu.timer.Stop()
+		}
+		q.mu.timerAt = 0
+		q.mu.Unlock()
+	}
 }
 
 // Name returns the vhost's name ("/").
