@@ -120,8 +120,8 @@ type Chan struct {
 	closes chan *amqp.Error // NotifyClose; buffered
 }
 
-// Config is the client configuration Dial uses: the client's defaults (heartbeat 10 s, frame-max 131072)
-// and a dial function bound to the check's deadline.
+// Config is the client configuration Dial uses: amqp091-go's defaults (heartbeat 10 s, frame-max
+// 131072, locale en_US). DialConfig adds a dial function bound to the check's deadline.
 func (e *Env) Config() amqp.Config {
 	return amqp.Config{Heartbeat: 10 * time.Second, Locale: "en_US"}
 }

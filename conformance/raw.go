@@ -24,13 +24,8 @@ const (
 	frameEnd       = 0xCE
 )
 
-// Class and method ids used by the raw checks (amqp0-9-1.xml).
-const (
-	classConnection = 10
-	classChannel    = 20
-	classQueue      = 50
-	classBasic      = 60
-)
+// classBasic is the basic class's id, which a content header carries (amqp0-9-1.xml).
+const classBasic = 60
 
 type methodID struct{ class, method uint16 }
 
@@ -48,7 +43,6 @@ var (
 	mChanClose    = methodID{20, 40}
 	mChanCloseOk  = methodID{20, 41}
 	mQueueDeclare = methodID{50, 10}
-	mQueueDeclOk  = methodID{50, 11}
 	mBasicConsume = methodID{60, 20}
 	mBasicConsOk  = methodID{60, 21}
 	mBasicPublish = methodID{60, 40}
@@ -117,8 +111,6 @@ func (d *dec) u16() uint16        { return binary.BigEndian.Uint16(d.take(2)) }
 func (d *dec) u32() uint32        { return binary.BigEndian.Uint32(d.take(4)) }
 func (d *dec) u64() uint64        { return binary.BigEndian.Uint64(d.take(8)) }
 func (d *dec) shortstr() string   { return string(d.take(int(d.u8()))) }
-func (d *dec) longstr() string    { return string(d.take(int(d.u32()))) }
-func (d *dec) skipTable()         { d.take(int(d.u32())) }
 func (d *dec) rest() []byte       { v := d.b; d.b = nil; return v }
 func (d *dec) ok() bool           { return d.err == nil }
 func newDec(b []byte) *dec        { return &dec{b: b} }
