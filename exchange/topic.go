@@ -201,14 +201,15 @@ type walk[D comparable] struct {
 // words of w.key from pos on; pos > len(w.key) means no words are left.
 // hashes counts the '#' edges taken: with fewer than two no state can be
 // reached twice, so only then are states remembered (as RabbitMQ's trie_match).
-func (w *walk[D]) match(n *node[D], pos, hashes int) {
+// It returns false if the state had been walked before.
+func (w *walk[D]) match(n *node[D], pos, hashes int) bool {
 	if hashes >= 2 {
 		if w.memo == nil {
 			w.memo = w.pool.Get().(*map[visit[D]]struct{})
 		}
 		v := visit[D]{n, pos}
 		if _, ok := (*w.memo)[v]; ok {
-			return
+			return false
 		}
 		(*w.memo)[v] = struct{}{}
 	}
@@ -218,7 +219,7 @@ func (w *walk[D]) match(n *node[D], pos, hashes int) {
 		if n.hash != nil { // '#' matches zero words
 			w.match(n.hash, pos, hashes+1)
 		}
-		return
+		return true
 	}
 	end := len(key)
 	if i := strings.IndexByte(key[pos:], '.'); i >= 0 {
@@ -234,10 +235,12 @@ func (w *walk[D]) match(n *node[D], pos, hashes int) {
 	}
 	if n.hash != nil {
 		// '#' takes zero or more words: go on from every word boundary, the
-		// end of the key included.
+		// end of the key included. States of a '#' node are only entered by
+		// this loop, which always runs to the end of the key, so once one is
+		// found walked, so are all after it: stop there. Without that, two
+		// '#' on a path cost O(words²) on a long key (CC keys are longstr).
 		for p := pos; ; {
-			w.match(n.hash, p, hashes+1)
-			if p > len(key) {
+			if !w.match(n.hash, p, hashes+1) || p > len(key) {
 				break
 			}
 			if i := strings.IndexByte(key[p:], '.'); i >= 0 {
@@ -247,4 +250,5 @@ func (w *walk[D]) match(n *node[D], pos, hashes int) {
 			}
 		}
 	}
+	return true
 }

@@ -3,7 +3,9 @@ package exchange
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 // Each case binds one pattern and routes one key. Rules from
@@ -161,6 +163,18 @@ func TestTopic(t *testing.T) {
 			if got := path(in); !slices.Equal(got, want) {
 				t.Errorf("path(%q) = %q, want %q", in, got, want)
 			}
+		}
+	})
+	t.Run("two hashes on a very long key stay linear", func(t *testing.T) {
+		// CC and BCC keys are longstr, so a key may have many thousand words.
+		r := must(t, Topic)
+		bind(t, r, 1, "#.a.#.b", nil)
+		bind(t, r, 2, "#.a.#.a.#.c", nil)
+		key := strings.Repeat("a.", 50_000) + "b"
+		start := time.Now()
+		expect(t, r, key, nil, 1)
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("Route took %v", d)
 		}
 	})
 	t.Run("many hashes on a long key stay cheap", func(t *testing.T) {
