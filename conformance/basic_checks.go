@@ -256,6 +256,7 @@ var basicChecks = []Check{
 			fill(e, q, 3)
 			ms := getN(e, ch, q, 3)
 			e.Must(ch.Nack(ms[2].DeliveryTag, true, true), "basic.nack multiple requeue")
+			e.Sync(ch)
 			wantQueue(e, q, "m1(r) m2(r) m3(r)", "after nack multiple requeue")
 			return nil
 		},
@@ -270,6 +271,7 @@ var basicChecks = []Check{
 			ms := getN(e, ch, q, 2)
 			e.Must(ch.Nack(ms[1].DeliveryTag, false, true), "basic.nack m2 requeue")
 			e.Must(ch.Nack(ms[0].DeliveryTag, false, true), "basic.nack m1 requeue")
+			e.Sync(ch)
 			wantQueue(e, q, "m1(r) m2(r) m3 m4", "after requeueing m2 then m1 with m3, m4 still queued")
 			return nil
 		},
@@ -298,6 +300,7 @@ var basicChecks = []Check{
 			ms := getN(e, ch, q, 2)
 			e.Must(ch.Reject(ms[0].DeliveryTag, false), "basic.reject m1 requeue=false")
 			e.Must(ch.Reject(ms[1].DeliveryTag, true), "basic.reject m2 requeue=true")
+			e.Sync(ch)
 			wantQueue(e, q, "m2(r)", "after rejecting m1 (drop) and m2 (requeue)")
 			return nil
 		},

@@ -50,6 +50,7 @@ var Checks = concat(
 	queueChecks,
 	routingChecks,
 	basicChecks,
+	propertiesChecks,
 	confirmChecks,
 	txChecks,
 )

@@ -226,6 +226,16 @@ var exchangeChecks = []Check{
 		},
 	},
 	{
+		Name: "exchange.unbind/missing-ok",
+		Rule: "RabbitMQ docs/specification.md: unbinding what is not bound succeeds",
+		Run: func(e *Env) error {
+			ch := e.Channel()
+			src, dst := e.DeclareExchange(ch, "direct"), e.DeclareExchange(ch, "fanout")
+			e.WantOK(ch.ExchangeUnbind(dst, "never-bound", src, false, nil), "exchange.unbind of a missing binding")
+			return nil
+		},
+	},
+	{
 		Name: "exchange.bind/missing-source-404",
 		Rule: "RabbitMQ docs/e2e.md; exchange.bind source: NOT_FOUND",
 		Run: func(e *Env) error {

@@ -37,6 +37,13 @@ func (e *Env) PublishConfirmed(ch *Chan, exchange, key string, p amqp.Publishing
 	}
 }
 
+// Sync makes a synchronous round trip on ch (a passive declare of amq.direct). A broker handles a
+// channel's frames in order, so when it returns, the asynchronous methods sent before it (basic.ack,
+// nack, reject, publish) have been processed, and another connection sees their effect.
+func (e *Env) Sync(ch *Chan) {
+	e.Must(ch.ExchangeDeclarePassive("amq.direct", "direct", true, false, false, false, nil), "synchronous round trip (passive exchange.declare amq.direct)")
+}
+
 // Text is a transient message with a text body.
 func Text(body string) amqp.Publishing { return amqp.Publishing{Body: []byte(body)} }
 
