@@ -9,6 +9,12 @@
 // comparable value the caller picks (package vhost uses pointers to queues and
 // to exchanges, for exchange-to-exchange bindings).
 //
+// Semantics are RabbitMQ's, read from its source; the details and the
+// versions they hold for are in each type's comment: direct.go, fanout.go,
+// topic.go (how keys split into words, '*' and '#'), headers.go (x-match)
+// and value.go (when two header values are equal). Binding arguments are
+// validated only where RabbitMQ validates them: x-match on headers exchanges.
+//
 // Imports: the standard library only (a leaf, see STYLE.md §1).
 //
 // Concurrency and lock order: the package takes no locks of its own. A Router

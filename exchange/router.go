@@ -42,8 +42,9 @@ type Router[D comparable] interface {
 	Unbind(dest D, key string, args map[string]any) bool
 	// Route appends to dst every destination matching the routing key (direct,
 	// topic) or the headers (headers; nil means none), each exactly once, and
-	// returns the extended slice. It does not allocate once dst has capacity,
-	// except for headers whose binding values are tables or arrays.
+	// returns the extended slice (what dst held before is neither read nor
+	// deduplicated against). It does not allocate once dst has capacity, except
+	// for headers bindings whose values are tables, arrays or decimals.
 	Route(dst []D, key string, headers map[string]any) []D
 	// RemoveDest drops every binding to dest (a queue was deleted) and returns
 	// how many there were.
