@@ -5,6 +5,7 @@
 //
 //	bench scenario --id 1 --url amqp://... --pid 1234 --broker warren --round 1 --out results.jsonl
 //	bench startup --addr 127.0.0.1:5699 --kill --broker warren --round 1 --out results.jsonl -- warren --in-memory ...
+//	bench wait --addr 127.0.0.1:5792     # until a broker answers AMQP
 //	bench report results.jsonl
 //	bench perf ...                       # the load tool itself, as `warren perf`
 //
@@ -34,6 +35,7 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			scenarioCommand(),
 			startupCommand(),
+			waitCommand(),
 			reportCommand(),
 			perf.Command(),
 		},

@@ -23,7 +23,7 @@ func reportCommand() *cli.Command {
 		Usage:     "print the medians per scenario and broker, and the warren/RabbitMQ ratio",
 		ArgsUsage: "results.jsonl",
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "note", Usage: "scenario:text printed under that scenario (repeatable)"},
+			&cli.StringSliceFlag{Name: "note", Usage: "scenario:text printed under that scenario (repeatable; a comma splits notes)"},
 		},
 		Action: func(cx *cli.Context) error {
 			if cx.NArg() != 1 {
@@ -105,7 +105,7 @@ func writeReport(w io.Writer, rs []result, notes map[int][]string) {
 			b := median(values[fmt.Sprintf("%d/%s/%s", sc.id, brokers[1], m.key)])
 			ratio, better := "-", "-"
 			if !math.IsNaN(a) && !math.IsNaN(b) && b != 0 {
-				ratio = fmt.Sprintf("%.2f×", a/b)
+				ratio = formatRatio(a / b)
 				if (a > b) == m.higher && a != b {
 					better = brokers[0]
 				} else if a != b {
@@ -133,6 +133,18 @@ func formatValue(v float64) string {
 		return strconv.FormatFloat(v, 'f', 1, 64)
 	default:
 		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+}
+
+// formatRatio prints a ratio with two significant digits at least.
+func formatRatio(r float64) string {
+	switch a := math.Abs(r); {
+	case a >= 0.1:
+		return strconv.FormatFloat(r, 'f', 2, 64) + "×"
+	case a >= 0.001:
+		return strconv.FormatFloat(r, 'f', 4, 64) + "×"
+	default:
+		return strconv.FormatFloat(r, 'e', 1, 64) + "×"
 	}
 }
 

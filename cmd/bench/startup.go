@@ -73,6 +73,21 @@ func startupCommand() *cli.Command {
 	}
 }
 
+func waitCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "wait",
+		Usage: "wait until --addr answers AMQP",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "addr", Required: true},
+			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second},
+		},
+		Action: func(cx *cli.Context) error {
+			_, err := waitServing(cx.String("addr"), time.Now(), cx.Duration("timeout"), nil, false)
+			return err
+		},
+	}
+}
+
 // waitServing polls addr until it answers AMQP and returns the time since start.
 // A command that exits first fails the wait when it is the broker itself (kill).
 func waitServing(addr string, start time.Time, timeout time.Duration, exited chan error, isBroker bool) (time.Duration, error) {

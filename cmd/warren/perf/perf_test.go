@@ -166,6 +166,18 @@ func TestDurationBounded(t *testing.T) {
 	}
 }
 
+// A duration-bounded run with confirms ends cleanly though the window is full when
+// time is up.
+func TestDurationWithConfirms(t *testing.T) {
+	url := warrentest.Start(t)
+	cfg := testConfig(t, url)
+	cfg.Duration, cfg.Confirm, cfg.Size = 500*time.Millisecond, 10, 1024
+	s := mustRun(t, cfg)
+	if s.Confirmed == 0 || s.Confirmed > s.Published || s.Published-s.Confirmed > 10 {
+		t.Errorf("published %d, confirmed %d with a window of 10", s.Published, s.Confirmed)
+	}
+}
+
 // A fixed rate is kept: neither bursts ahead nor falls behind.
 func TestRate(t *testing.T) {
 	url := warrentest.Start(t)

@@ -66,8 +66,8 @@ func newProducer(c *conn, cfg *Config, exchange, routingKey string, limit int64)
 // settled is the number of messages the broker has confirmed or rejected.
 func (p *producer) settled() int64 { return p.confirmed.Load() + p.nacked.Load() }
 
-// loop publishes until the limit, ctx or an error stops it; with confirms it then waits
-// for the outstanding ones, for at most p.drain.
+// loop publishes until the limit, ctx or an error stops it; with confirms, a producer
+// that reached its limit then waits for the outstanding ones, for at most p.drain.
 func (p *producer) loop(ctx context.Context) error {
 	nc := p.c.nc
 	// At the end of the run a write in progress may finish (so that every message
@@ -89,6 +89,9 @@ func (p *producer) loop(ctx context.Context) error {
 			room := p.window - (sent - p.settled())
 			if room <= 0 {
 				if err := p.waitConfirms(ctx); err != nil {
+					if ctx.Err() != nil {
+						break // the run is over
+					}
 					return err
 				}
 				continue
@@ -131,7 +134,7 @@ func (p *producer) loop(ctx context.Context) error {
 		p.published.Store(sent)
 		p.lastPublish.Store(time.Now().UnixNano())
 	}
-	if p.window > 0 {
+	if p.window > 0 && ctx.Err() == nil { // published the limit: wait for its confirms
 		drain, cancel := context.WithTimeout(ctx, p.drain)
 		defer cancel()
 		for p.settled() < sent {

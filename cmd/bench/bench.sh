@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# bench.sh: issue 6's side-by-side benchmark of warren and Debian's rabbitmq-server on this machine.
+#
+#   cmd/bench/bench.sh [--quick] [--rounds N] [--scenarios "1 2 4 5 7 8 3 6"] [--dir DIR]
+#
+# It builds warren and the bench helper from this checkout, starts
+#   - warren --in-memory            on 127.0.0.1:$WARREN_PORT       (transient scenarios 1 2 4 5 7)
+#   - warren --data-dir DIR/...     on 127.0.0.1:$WARREN_DISK_PORT  (persistent scenarios 3 6)
+#   - rabbitmq-server               on 127.0.0.1:$RABBITMQ_PORT, data under DIR/rabbitmq
+#                                   (via conformance/rabbitmq.sh)
+# and runs every scenario against warren then RabbitMQ, round after round (A B A B ...), through the
+# same load tool (cmd/warren/perf's lean client). Each run appends a JSON line to DIR/results.jsonl;
+# the end prints the median of each figure per broker and the warren/RabbitMQ ratio
+# (`bench report`). Broker CPU time (from /proc/<pid>/stat) and memory (VmRSS from
+# /proc/<pid>/status; RabbitMQ's beam.smp) are read for the broker process alone.
+#
+# Scenarios (issue 6): 1 no-ack throughput, 2 acked throughput, 3 persistent with confirms,
+# 4 fanout to 10 queues, 5 latency at 2,000 msg/s, 6 a queue of 100-byte persistent messages
+# (publish time, memory per message, drain rate), 7 memory per connection, 8 start-up time.
+#
+# Full run: 3 rounds, 5 s per rate scenario, 1,000,000 queued messages, 1,000 connections
+# (about 15 minutes on 2 cores, most of it RabbitMQ's scenario 6). --quick: 3 rounds, 1 s,
+# 50,000 queued messages, 500 connections (about 3 minutes; RabbitMQ's restarts for scenario 8
+# alone take 30 s).
+#
+# Environment: WARREN_PORT (5792), WARREN_DISK_PORT (5793), STARTUP_PORT (5794),
+# RABBITMQ_PORT (5791; its Erlang distribution port is +20000).
+set -euo pipefail
+
+die() { echo "bench.sh: $*" >&2; exit 1; }
+
+quick=0 rounds=3 scenarios="1 2 4 5 7 8 3 6" dir=""
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) quick=1 ;;
+	--rounds) rounds=$2; shift ;;
+	--scenarios) scenarios=$2; shift ;;
+	--dir) dir=$2; shift ;;
+	-h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) die "unknown argument $1 (see --help)" ;;
+	esac
+	shift
+done
+case $rounds in ''|*[!0-9]*|0) die "--rounds wants a positive number" ;; esac
+
+if [ $quick = 1 ]; then
+	duration=1s queued=50000 conns=500 settle=300ms
+else
+	duration=5s queued=1000000 conns=1000 settle=2s
+fi
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$repo"
+wport=${WARREN_PORT:-5792} dport=${WARREN_DISK_PORT:-5793} sport=${STARTUP_PORT:-5794} rport=${RABBITMQ_PORT:-5791}
+dir=${dir:-$(mktemp -d /tmp/warren-bench.XXXXXX)}
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+results=$dir/results.jsonl
+: >"$results"
+
+for p in $wport $dport $sport $rport; do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+		die "port $p is taken; set WARREN_PORT, WARREN_DISK_PORT, STARTUP_PORT or RABBITMQ_PORT"
+	fi
+done
+
+echo "== building into $dir"
+go build -o "$dir/warren" ./cmd/warren
+go build -o "$dir/bench" ./cmd/bench
+bench=$dir/bench
+
+wpid="" dpid="" rabbit_up=0
+cleanup() {
+	local p
+	for p in $wpid $dpid; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in $wpid $dpid; do
+		wait "$p" 2>/dev/null || true
+	done
+	if [ $rabbit_up = 1 ]; then
+		conformance/rabbitmq.sh stop "$rport" "$dir/rabbitmq" || true
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "== starting warren (in memory on $wport, data dir on $dport) and rabbitmq-server (on $rport)"
+"$dir/warren" --listen "127.0.0.1:$wport" --in-memory --log-level warn >"$dir/warren-mem.log" 2>&1 &
+wpid=$!
+"$dir/warren" --listen "127.0.0.1:$dport" --data-dir "$dir/warren-data" --log-level warn >"$dir/warren-disk.log" 2>&1 &
+dpid=$!
+"$bench" wait --addr "127.0.0.1:$wport" || die "warren did not start: $(cat "$dir/warren-mem.log")"
+"$bench" wait --addr "127.0.0.1:$dport" || die "warren did not start: $(cat "$dir/warren-disk.log")"
+rabbit_up=1
+conformance/rabbitmq.sh start "$rport" "$dir/rabbitmq"
+rabbit_pid() { cat "$dir/rabbitmq/rabbitmq.pid"; } # the beam.smp process
+
+notes=()
+if grep -q "durable storage is not implemented" "$dir/warren-disk.log"; then
+	durability_note="warren does not implement durability yet: its persistent messages live in memory and nothing is synced - its figures here are not comparable (RabbitMQ writes to disk though it does not sync before confirming)"
+	notes+=(--note "3:$durability_note" --note "6:$durability_note")
+fi
+notes+=(--note "6:RSS when drained is read ${settle} after the drain; compare it with the broker's size before the run (rss_before_mb in the results)")
+
+machine() {
+	echo "machine:  $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r)"
+	echo "software: $(go version | cut -d' ' -f3), warren $(git -C "$repo" rev-parse --short HEAD), RabbitMQ $(dpkg-query -W -f '${Version}' rabbitmq-server 2>/dev/null || echo '?'), Erlang $(cat /usr/lib/erlang/releases/*/OTP_VERSION 2>/dev/null | head -1)"
+	echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) $1"
+}
+machine "before the run"
+echo "settings: $rounds rounds, scenarios $scenarios, $duration per rate scenario, $queued queued, $conns connections"
+begin=$SECONDS
+
+run_scenario() { # scenario broker round
+	local s=$1 b=$2 r=$3 url pid
+	case $b in
+	warren)
+		if [ "$s" = 3 ] || [ "$s" = 6 ]; then
+			url="amqp://guest:guest@127.0.0.1:$dport/" pid=$dpid
+		else
+			url="amqp://guest:guest@127.0.0.1:$wport/" pid=$wpid
+		fi ;;
+	rabbitmq) url="amqp://guest:guest@127.0.0.1:$rport/" pid=$(rabbit_pid) ;;
+	esac
+	if [ "$s" = 8 ]; then
+		startup "$b" "$r"
+		return
+	fi
+	"$bench" scenario --id "$s" --broker "$b" --round "$r" --out "$results" --url "$url" --pid "$pid" \
+		--duration "$duration" --queued "$queued" --conns "$conns" --settle "$settle"
+}
+
+startup() { # broker round
+	case $1 in
+	warren)
+		"$bench" startup --broker warren --round "$2" --out "$results" --addr "127.0.0.1:$sport" --kill \
+			--log "$dir/warren-startup.log" -- "$dir/warren" --listen "127.0.0.1:$sport" --in-memory --log-level warn ;;
+	rabbitmq)
+		conformance/rabbitmq.sh stop "$rport" "$dir/rabbitmq"
+		"$bench" startup --broker rabbitmq --round "$2" --out "$results" --addr "127.0.0.1:$rport" \
+			-- conformance/rabbitmq.sh start "$rport" "$dir/rabbitmq" ;;
+	esac
+}
+
+for r in $(seq 1 "$rounds"); do
+	echo "== round $r of $rounds ($((SECONDS - begin)) s so far)"
+	for s in $scenarios; do
+		for b in warren rabbitmq; do
+			run_scenario "$s" "$b" "$r"
+		done
+	done
+done
+
+echo
+echo "== medians over $rounds rounds (ratio = warren / RabbitMQ), $((SECONDS - begin)) s"
+machine "after the run"
+"$bench" report "${notes[@]}" "$results" | tee "$dir/report.txt"
+echo "results: $results"
