@@ -225,3 +225,24 @@ func stripBCC(m *Message) {
 		m.Flags, m.Props = flags, out
 	}
 }
+
+// Waiter learns when a published message is safely stored. The amqp channel
+// implements it to send publisher confirms and to finish tx.commit.
+type Waiter interface {
+	// Stored reports that the publish identified by token is on disk (err nil)
+	// or could not be stored. It is called exactly once per pending publish,
+	// from another goroutine, without vhost locks held, and in publish order
+	// for any one Waiter.
+	Stored(token uint64, err error)
+}
+
+// PublishFor is Publish for a publisher that confirms: when m is persistent
+// and lands in a durable queue, it may be confirmed only once the store has
+// synced it; then pending is true and w.Stored(token, err) follows later.
+// Otherwise pending is false and Stored is never called for token.
+//
+// TODO(durability issue): in memory nothing is ever pending.
+func (p *Publisher) PublishFor(m *Message, w Waiter, token uint64) (routed, pending bool, err error) {
+	routed, err = p.Publish(m)
+	return routed, false, err
+}
