@@ -40,6 +40,8 @@ type account struct {
 type Broker struct {
 	log zerolog.Logger // immutable
 
+	alarms alarms // resource alarms (alarm.go); its own lock, taken after none
+
 	mu struct {
 		sync.RWMutex
 		users  map[string]*account
