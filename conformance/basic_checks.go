@@ -80,9 +80,9 @@ var basicChecks = []Check{
 		Run: func(e *Env) error {
 			ch := e.Channel()
 			q := e.DeclareQueue(ch) // declared through the client so that cleanup deletes it
-			r := e.RawDial()
-			r.Handshake()
-			r.OpenChannel(1)
+			r := e.rawDial()
+			r.handshake()
+			r.openChannel(1)
 			var w enc
 			r.send(1, mBasicConsume, w.u16(0).shortstr(q).shortstr("").u8(0).table(nil).b)
 			ok := r.expect(1, mBasicConsOk, "basic.consume with an empty consumer-tag")
@@ -489,7 +489,7 @@ var basicChecks = []Check{
 	},
 	{
 		Name: "basic.consume/unacked-requeued-on-channel-close",
-		Rule: "AMQP 0-9-1 §3.1.5 / basic.ack: unacknowledged messages are requeued when the channel closes",
+		Rule: "AMQP 0-9-1 basic.ack / channel.close: messages not acknowledged when their channel closes are requeued",
 		Run: func(e *Env) error {
 			ch := e.Channel()
 			q := e.DeclareQueue(ch)
@@ -504,7 +504,7 @@ var basicChecks = []Check{
 	},
 	{
 		Name: "basic.consume/unacked-requeued-on-connection-close",
-		Rule: "AMQP 0-9-1 §3.1.5: unacknowledged messages are requeued when the connection closes",
+		Rule: "AMQP 0-9-1 basic.ack / connection.close: messages not acknowledged when their connection closes are requeued",
 		Run: func(e *Env) error {
 			ch := e.Channel()
 			q := e.DeclareQueue(ch)

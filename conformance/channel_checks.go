@@ -42,23 +42,23 @@ var channelChecks = []Check{
 		Name: "channel.open/twice-504",
 		Rule: "AMQP 0-9-1 channel.open (CHANNEL_ERROR when the channel is already open); RabbitMQ rabbit_reader.erl",
 		Run: func(e *Env) error {
-			r := e.RawDial()
-			r.Handshake()
-			r.OpenChannel(1)
+			r := e.rawDial()
+			r.handshake()
+			r.openChannel(1)
 			var w enc
 			r.send(1, mChanOpen, w.shortstr("").b)
-			r.ExpectConnClose(amqp.ChannelError, "CHANNEL_ERROR - second 'channel.open' seen", "second channel.open on channel 1")
+			r.expectConnClose(amqp.ChannelError, "CHANNEL_ERROR - second 'channel.open' seen", "second channel.open on channel 1")
 			return nil
 		},
 	},
 	{
 		Name: "channel/method-before-open-504",
-		Rule: "AMQP 0-9-1 §4.2.6 / channel.open: a method on a channel that is not open is a CHANNEL_ERROR connection exception",
+		Rule: "AMQP 0-9-1 channel.open: a method on a channel that is not open is a CHANNEL_ERROR connection exception",
 		Run: func(e *Env) error {
-			r := e.RawDial()
-			r.Handshake()
+			r := e.rawDial()
+			r.handshake()
 			r.send(3, mQueueDeclare, queueDeclareArgs(e.Name("q"), true))
-			r.ExpectConnClose(amqp.ChannelError, "CHANNEL_ERROR - expected 'channel.open'", "queue.declare on channel 3 before channel.open")
+			r.expectConnClose(amqp.ChannelError, "CHANNEL_ERROR - expected 'channel.open'", "queue.declare on channel 3 before channel.open")
 			return nil
 		},
 	},
@@ -66,9 +66,9 @@ var channelChecks = []Check{
 		Name: "channel.close/frames-dropped-until-close-ok",
 		Rule: "AMQP 0-9-1 channel.close: after sending close, a peer discards frames on the channel until close-ok",
 		Run: func(e *Env) error {
-			r := e.RawDial()
-			r.Handshake()
-			r.OpenChannel(1)
+			r := e.rawDial()
+			r.handshake()
+			r.openChannel(1)
 			missing := e.Name("q")
 			r.send(1, mQueueDeclare, queueDeclareArgs(missing, true))
 			m := r.expect(1, mChanClose, "passive queue.declare of a missing queue")
@@ -80,7 +80,7 @@ var channelChecks = []Check{
 			r.send(1, mQueueDeclare, queueDeclareArgs(missing, true))
 			r.send(1, mChanCloseOk, nil)
 			// The channel can be opened again, and the first reply on it is channel.open-ok.
-			r.OpenChannel(1)
+			r.openChannel(1)
 			r.send(1, mChanClose, new(enc).u16(200).shortstr("bye").u16(0).u16(0).b)
 			r.expect(1, mChanCloseOk, "channel.close")
 			return nil
@@ -90,20 +90,20 @@ var channelChecks = []Check{
 		Name: "channel.open/beyond-channel-max-530",
 		Rule: "AMQP 0-9-1 connection.tune-ok channel-max; RabbitMQ rabbit_reader.erl: NOT_ALLOWED once channel_max channels are open",
 		Run: func(e *Env) error {
-			r := e.RawDial()
-			r.HandshakeTune(2)
-			r.OpenChannel(1)
-			r.OpenChannel(2)
+			r := e.rawDial()
+			r.handshakeTune(2)
+			r.openChannel(1)
+			r.openChannel(2)
 			var w enc
 			r.send(3, mChanOpen, w.shortstr("").b)
-			r.ExpectConnClose(amqp.NotAllowed, "NOT_ALLOWED - number of channels opened (2) has reached the negotiated channel_max (2)",
+			r.expectConnClose(amqp.NotAllowed, "NOT_ALLOWED - number of channels opened (2) has reached the negotiated channel_max (2)",
 				"a third channel.open with channel-max 2")
 			return nil
 		},
 	},
 	{
 		Name: "channel.close/server-close-keeps-connection",
-		Rule: "AMQP 0-9-1 §4.2.6 / §1.5.2: a channel exception closes only its channel",
+		Rule: "AMQP 0-9-1 §2.3.6 (error handling): a channel exception closes only its channel",
 		Run: func(e *Env) error {
 			c := e.Dial()
 			ch := c.Open()

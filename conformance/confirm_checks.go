@@ -63,9 +63,9 @@ var confirmChecks = []Check{
 		Run: func(e *Env) error {
 			ch := e.Channel()
 			q := e.DeclareQueue(ch)
-			r := e.RawDial()
-			r.Handshake()
-			r.OpenChannel(1)
+			r := e.rawDial()
+			r.handshake()
+			r.openChannel(1)
 			r.send(1, mConfirmSelect, []byte{0})
 			r.expect(1, mConfirmSelectOk, "confirm.select")
 			const n = 200

@@ -158,11 +158,11 @@ var connectionBasics = []Check{
 		Name: "connection.start-ok/authentication-failure-close-403",
 		Rule: "RabbitMQ docs/auth-notification.md: a client with capability authentication_failure_close gets connection.close 403",
 		Run: func(e *Env) error {
-			r := e.RawDial()
+			r := e.rawDial()
 			r.write([]byte("AMQP\x00\x00\x09\x01"))
 			r.expect(0, mConnStart, "connection.start")
 			r.startOk(e.uri.Username, "wrong-"+e.uri.Password, map[string]any{"authentication_failure_close": true})
-			r.ExpectConnClose(amqp.AccessRefused, "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile.",
+			r.expectConnClose(amqp.AccessRefused, "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile.",
 				"start-ok with a wrong password")
 			return nil
 		},
@@ -191,7 +191,7 @@ var connectionBasics = []Check{
 		Name: "protocol-header/wrong-header-answered-with-0-9-1",
 		Rule: "AMQP 0-9-1 §4.2.2: a server that rejects the protocol header writes a valid one and closes the socket",
 		Run: func(e *Env) error {
-			r := e.RawDial()
+			r := e.rawDial()
 			r.write([]byte("AMQP\x00\x00\x0a\x00")) // AMQP 0-10
 			var got [8]byte
 			_ = r.nc.SetReadDeadline(time.Now().Add(closeWait))
@@ -201,7 +201,7 @@ var connectionBasics = []Check{
 			if string(got[:]) != "AMQP\x00\x00\x09\x01" {
 				return fmt.Errorf("after a wrong protocol header: got %q, want \"AMQP\\x00\\x00\\x09\\x01\"", got[:])
 			}
-			r.ExpectEOF("after the protocol header reply")
+			r.expectEOF("after the protocol header reply")
 			return nil
 		},
 	},

@@ -56,7 +56,7 @@ func matchError(err error, code int, text string) bool {
 
 // WantChannelError checks that err, returned by a synchronous method on ch, is the channel exception code
 // with reply text text ("" = any; a trailing "*" = prefix), that ch is closed, and that the connection
-// survives it (a channel exception closes only the channel, AMQP 0-9-1 §1.5.2.11 / §4.2.6).
+// survives it (a channel exception closes only the channel, AMQP 0-9-1 §2.3.6).
 func (e *Env) WantChannelError(ch *Chan, err error, code int, text string, what string) {
 	if !matchError(err, code, text) {
 		e.Fatalf("%s: got %s, want %s", what, describe(err), wantDesc("channel exception", code, text))

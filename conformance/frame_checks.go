@@ -16,9 +16,9 @@ func badInput(name, rule string, send func(e *Env, r *rawConn), expect func(r *r
 		Name: name,
 		Rule: rule,
 		Run: func(e *Env) error {
-			r := e.RawDial()
-			r.Handshake()
-			r.OpenChannel(1)
+			r := e.rawDial()
+			r.handshake()
+			r.openChannel(1)
 			send(e, r)
 			expect(r, name)
 			e.WantConnAlive(e.Dial(), "a new client after the bad input")
@@ -28,11 +28,11 @@ func badInput(name, rule string, send func(e *Env, r *rawConn), expect func(r *r
 }
 
 func connClose(code uint16, text string) func(r *rawConn, what string) {
-	return func(r *rawConn, what string) { r.ExpectConnClose(code, text, what) }
+	return func(r *rawConn, what string) { r.expectConnClose(code, text, what) }
 }
 
 func refused(code uint16) func(r *rawConn, what string) {
-	return func(r *rawConn, what string) { r.ExpectRefused(code, what) }
+	return func(r *rawConn, what string) { r.expectRefused(code, what) }
 }
 
 // tuneOkRefused sends tune-ok with frameMax and expects the connection refused.
@@ -41,7 +41,7 @@ func tuneOkRefused(name, rule string, frameMax uint32) Check {
 		Name: name,
 		Rule: rule,
 		Run: func(e *Env) error {
-			r := e.RawDial()
+			r := e.rawDial()
 			r.write([]byte("AMQP\x00\x00\x09\x01"))
 			r.expect(0, mConnStart, "connection.start")
 			r.startOk(e.uri.Username, e.uri.Password, nil)
@@ -50,7 +50,7 @@ func tuneOkRefused(name, rule string, frameMax uint32) Check {
 			r.send(0, mConnTuneOk, w.u16(0).u32(frameMax).u16(0).b)
 			w = enc{}
 			r.send(0, mConnOpen, w.shortstr(e.Vhost).shortstr("").u8(0).b)
-			r.ExpectRefused(amqp.NotAllowed, name)
+			r.expectRefused(amqp.NotAllowed, name)
 			e.WantConnAlive(e.Dial(), "a new client after the refused tune-ok")
 			return nil
 		},
@@ -98,7 +98,7 @@ var frameChecks = []Check{
 		},
 		connClose(amqp.UnexpectedFrame, "UNEXPECTED_FRAME - *")),
 	badInput("frame/heartbeat-on-channel-1-505",
-		"AMQP 0-9-1 §4.2.7: heartbeats use channel 0; RabbitMQ answers one on another channel with UNEXPECTED_FRAME (see NOTES.md)",
+		"AMQP 0-9-1 §4.2.7: heartbeats use channel 0 (the spec asks for 503, a draft for 501); RabbitMQ answers 505 UNEXPECTED_FRAME (see NOTES.md)",
 		func(e *Env, r *rawConn) { r.write(frame(frameHeartbeat, 1, nil)) },
 		connClose(amqp.UnexpectedFrame, "UNEXPECTED_FRAME - *")),
 	badInput("method/truncated-arguments-501",

@@ -140,8 +140,8 @@ type rawConn struct {
 	frameMax uint32 // negotiated in handshake; 0 before
 }
 
-// RawDial opens a TCP connection to the broker for raw frames. It skips the check for amqps URLs.
-func (e *Env) RawDial() *rawConn {
+// rawDial opens a TCP connection to the broker for raw frames. It skips the check for amqps URLs.
+func (e *Env) rawDial() *rawConn {
 	if e.uri.Scheme == "amqps" {
 		e.Skipf("raw-frame checks need a plain amqp:// URL")
 	}
@@ -243,13 +243,13 @@ func (r *rawConn) startOk(user, pass string, caps map[string]any) {
 	r.send(0, mConnStartOk, w.b)
 }
 
-// Handshake runs protocol header, start/start-ok, tune/tune-ok and open/open-ok with the URL's
+// handshake runs protocol header, start/start-ok, tune/tune-ok and open/open-ok with the URL's
 // credentials and vhost (§2.2.4), ending the check on any deviation.
-func (r *rawConn) Handshake() { r.HandshakeTune(0) }
+func (r *rawConn) handshake() { r.handshakeTune(0) }
 
-// HandshakeTune is Handshake answering tune with channel-max channelMax when it is lower than the
+// handshakeTune is handshake answering tune with channel-max channelMax when it is lower than the
 // server's (0 = the server's).
-func (r *rawConn) HandshakeTune(channelMax uint16) {
+func (r *rawConn) handshakeTune(channelMax uint16) {
 	r.write([]byte("AMQP\x00\x00\x09\x01"))
 	r.expect(0, mConnStart, "connection.start")
 	r.startOk(r.e.uri.Username, r.e.uri.Password, map[string]any{"authentication_failure_close": true})
@@ -267,16 +267,16 @@ func (r *rawConn) HandshakeTune(channelMax uint16) {
 	r.expect(0, mConnOpenOk, "connection.open")
 }
 
-// OpenChannel sends channel.open on id and waits for channel.open-ok.
-func (r *rawConn) OpenChannel(id uint16) {
+// openChannel sends channel.open on id and waits for channel.open-ok.
+func (r *rawConn) openChannel(id uint16) {
 	var w enc
 	r.send(id, mChanOpen, w.shortstr("").b)
 	r.expect(id, mChanOpenOk, "channel.open")
 }
 
-// ExpectConnClose waits for connection.close with code and text ("" = any, trailing "*" = prefix),
+// expectConnClose waits for connection.close with code and text ("" = any, trailing "*" = prefix),
 // answers close-ok, and checks that the broker then closes the socket.
-func (r *rawConn) ExpectConnClose(code uint16, text string, what string) {
+func (r *rawConn) expectConnClose(code uint16, text string, what string) {
 	m, err := r.next()
 	if err != nil {
 		r.e.Fatalf("%s: %v before any connection.close; want %s", what, err, wantDesc("connection exception", int(code), text))
@@ -290,13 +290,13 @@ func (r *rawConn) ExpectConnClose(code uint16, text string, what string) {
 	}
 	// The broker may close the socket without waiting for close-ok: a failed write is no failure.
 	_, _ = r.nc.Write(methodFrame(0, mConnCloseOk, nil))
-	r.ExpectEOF(what + ": after connection.close-ok")
+	r.expectEOF(what + ": after connection.close-ok")
 }
 
-// ExpectRefused checks that the broker ends the connection: with connection.close code (any code when 0),
+// expectRefused checks that the broker ends the connection: with connection.close code (any code when 0),
 // or by closing the socket without one, which is what RabbitMQ 3.10 does where its reader crashes (an
 // unknown method, an unknown field type) or during the handshake (after a 3 s delay).
-func (r *rawConn) ExpectRefused(code uint16, what string) {
+func (r *rawConn) expectRefused(code uint16, what string) {
 	_ = r.nc.SetReadDeadline(time.Now().Add(closeWait))
 	m, err := r.next()
 	switch {
@@ -306,7 +306,7 @@ func (r *rawConn) ExpectRefused(code uint16, what string) {
 			r.e.Fatalf("%s: got connection.close %d %q, want %d or the socket closed", what, gotCode, gotText, code)
 		}
 		_, _ = r.nc.Write(methodFrame(0, mConnCloseOk, nil))
-		r.ExpectEOF(what + ": after connection.close-ok")
+		r.expectEOF(what + ": after connection.close-ok")
 	case err == nil:
 		r.e.Fatalf("%s: got method %v on channel %d, want the connection closed", what, m.id, m.channel)
 	default:
@@ -316,8 +316,8 @@ func (r *rawConn) ExpectRefused(code uint16, what string) {
 	}
 }
 
-// ExpectEOF checks that the broker closes the socket (reads nothing but heartbeats until EOF).
-func (r *rawConn) ExpectEOF(what string) {
+// expectEOF checks that the broker closes the socket (reads nothing but heartbeats until EOF).
+func (r *rawConn) expectEOF(what string) {
 	_ = r.nc.SetReadDeadline(time.Now().Add(closeWait))
 	for range 1000 {
 		typ, ch, _, err := r.readFrame()
