@@ -181,28 +181,43 @@ const purgePage = 4096
 // commits of purgePage entries so other writers are not held up for long,
 // and returns how many entries it removed.
 func (s *Store) Purge(queue string) (int, error) {
-	prefix := queuePrefix(nil, queue)
 	total := 0
 	for {
-		var b Batch
-		err := s.db.View(func(txn *badger.Txn) error {
-			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-			defer it.Close()
-			for it.Seek(prefix); it.Valid() && b.Len() < purgePage; it.Next() {
-				k := it.Item().Key()
-				if k[len(k)-1] != suffixEntry {
-					continue
-				}
-				b.Ack(queue, binary.BigEndian.Uint64(k[len(prefix):]))
-			}
-			return nil
-		})
-		if err != nil || b.Len() == 0 {
+		n, err := s.PurgeSome(queue, purgePage)
+		total += n
+		if err != nil || n < purgePage {
 			return total, err
 		}
-		if err := s.CommitSync(&b); err != nil {
-			return total, err
-		}
-		total += b.Len()
 	}
+}
+
+// PurgeSome removes up to max entries from the start of queue in one commit
+// and returns how many it removed: fewer than max means the queue is empty
+// now (unless someone enqueued meanwhile). It lets a caller delete a long
+// queue in steps and stop in between.
+func (s *Store) PurgeSome(queue string, max int) (int, error) {
+	if max <= 0 {
+		return 0, fmt.Errorf("%w: PurgeSome max %d", ErrBadArgument, max)
+	}
+	prefix := queuePrefix(nil, queue)
+	var b Batch
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Seek(prefix); it.Valid() && b.Len() < max; it.Next() {
+			k := it.Item().Key()
+			if k[len(k)-1] != suffixEntry {
+				continue
+			}
+			b.Ack(queue, binary.BigEndian.Uint64(k[len(prefix):]))
+		}
+		return nil
+	})
+	if err != nil || b.Len() == 0 {
+		return 0, err
+	}
+	if err := s.CommitSync(&b); err != nil {
+		return 0, err
+	}
+	return b.Len(), nil
 }

@@ -4,8 +4,11 @@ import (
 	"crypto/subtle"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/warrenmq/warren/store"
 )
 
 // Config configures a Broker.
@@ -13,7 +16,24 @@ type Config struct {
 	Logger      zerolog.Logger
 	DefaultUser string // "guest" when empty
 	DefaultPass string // "guest" when empty
+
+	// Store keeps durable entities and persistent messages (issue 4); nil keeps everything
+	// in memory and touches no disk. The caller opens it before New and closes it after
+	// Broker.Close. New recovers what it holds.
+	Store *store.Store
+	// MemoryBudget is how many bytes of queued messages the broker keeps in memory before
+	// new persistent messages for durable queues go to disk only (pager.go);
+	// DefaultMemoryBudget when zero. Only with a Store.
+	MemoryBudget int64
+	// DiskFreeLimit: below this many free bytes in the store's folder the "disk" alarm is
+	// set (publishers blocked); zero disables the check. RabbitMQ's default is 50 MB.
+	DiskFreeLimit int64
+	// DiskCheckInterval is how often free space is checked; 1 s when zero.
+	DiskCheckInterval time.Duration
 }
+
+// DefaultMemoryBudget is the memory budget when Config.MemoryBudget is zero.
+const DefaultMemoryBudget = 256 << 20
 
 // ErrAuth is returned by Authenticate for an unknown user or a wrong password.
 var ErrAuth = errors.New("vhost: invalid credentials")
@@ -39,6 +59,7 @@ type account struct {
 // Broker holds users and virtual hosts.
 type Broker struct {
 	log zerolog.Logger // immutable
+	pst *persister     // immutable; nil in memory
 
 	alarms alarms // resource alarms (alarm.go); its own lock, taken after none
 
@@ -65,7 +86,16 @@ func New(cfg Config) (*Broker, error) {
 		user: &User{Name: user, Tags: []string{"administrator"}, LoopbackOnly: user == "guest"},
 		pass: []byte(pass),
 	}}
-	b.mu.vhosts = map[string]*VHost{"/": newVHost("/", b.log)}
+	if cfg.Store == nil {
+		b.mu.vhosts = map[string]*VHost{"/": newVHost("/", b.log, nil)}
+		return b, nil
+	}
+	b.pst = newPersister(cfg)
+	b.mu.vhosts = map[string]*VHost{}
+	if err := b.recover(); err != nil {
+		return nil, err
+	}
+	b.pst.start(b)
 	return b, nil
 }
 
@@ -83,6 +113,9 @@ func (b *Broker) Close() error {
 	b.mu.Unlock()
 	for _, v := range vhosts {
 		v.close()
+	}
+	if b.pst != nil {
+		b.pst.closeOnce.Do(b.pst.close)
 	}
 	return nil
 }

@@ -122,15 +122,17 @@ func (q *Queue) Kick() {
 // Expired messages reaching the head are dropped first (now: see dropExpiredLocked).
 func (q *Queue) dispatchLocked(now int64) {
 	cs := &q.mu.consumers
-	if cs.n == 0 || q.mu.ready.len() == 0 {
-		return
-	}
-	cs.round++
-	for {
-		q.dropExpiredLocked(now)
-		if q.mu.ready.len() == 0 || !q.offerLocked(cs) {
-			return
+	if cs.n > 0 && q.mu.ready.len() > 0 {
+		cs.round++
+		for {
+			q.dropExpiredLocked(now)
+			if q.mu.ready.len() == 0 || q.mu.ready.front().isRun() || !q.offerLocked(cs) {
+				break
+			}
 		}
+	}
+	if q.mu.runs > 0 {
+		q.wantPageLocked()
 	}
 }
 
@@ -160,6 +162,9 @@ func (q *Queue) offerLocked(cs *consumerSet) bool {
 			if !k.noAck {
 				q.mu.dtag++
 				q.mu.unacked[got.seq] = pending{it: got, dtag: q.mu.dtag}
+				q.deliveredLocked(&got)
+			} else {
+				q.leftLocked(&got)
 			}
 			return true
 		}
@@ -178,6 +183,9 @@ func (q *Queue) enqueue(m *Message) bool {
 	}
 	q.mu.seq++
 	q.mu.ready.pushBack(item{msg: m, seq: q.mu.seq, expires: expires})
+	if pst := q.vhost.pst; pst != nil {
+		pst.mem.Add(msgCost(m))
+	}
 	q.dispatchLocked(now)
 	if expires != 0 || q.mu.dead != nil {
 		q.armLocked()
@@ -202,10 +210,25 @@ func (v *VHost) Get(o *Owner, queue string, noAck bool) (d Delivery, ok bool, re
 		q.mu.Unlock()
 		return Delivery{}, false, 0, errNoQueue(v.name, queue)
 	}
-	q.dropExpiredLocked(0)
-	if q.mu.ready.len() == 0 {
+	for attempt := 0; ; attempt++ {
+		q.dropExpiredLocked(0)
+		if q.mu.ready.len() == 0 || (q.mu.ready.front().isRun() && attempt == 3) {
+			q.unlockFlush()
+			return Delivery{}, false, 0, nil
+		}
+		if !q.mu.ready.front().isRun() {
+			break
+		}
+		// The head is on disk: read it back here (basic.get waits for its answer anyway).
 		q.unlockFlush()
-		return Delivery{}, false, 0, nil
+		if q.pageIn() == pageGap {
+			_ = q.vhost.pst.barrier()
+		}
+		q.mu.Lock()
+		if q.mu.deleted {
+			q.mu.Unlock()
+			return Delivery{}, false, 0, errNoQueue(v.name, queue)
+		}
 	}
 	it := q.mu.ready.popFront()
 	d = Delivery{Queue: q, Msg: it.msg, Redelivered: it.redelivered}
@@ -213,8 +236,14 @@ func (v *VHost) Get(o *Owner, queue string, noAck bool) (d Delivery, ok bool, re
 		q.mu.dtag++
 		q.mu.unacked[it.seq] = pending{it: it, dtag: q.mu.dtag}
 		d.Entry = Entry{seq: it.seq, dtag: q.mu.dtag}
+		q.deliveredLocked(&it)
+	} else {
+		q.leftLocked(&it)
 	}
-	remaining = uint32(q.mu.ready.len())
+	remaining = uint32(q.readyLocked())
+	if q.mu.runs > 0 {
+		q.wantPageLocked()
+	}
 	q.armLocked()
 	q.unlockFlush()
 	return d, true, remaining, nil
@@ -237,7 +266,9 @@ func (q *Queue) takeLocked(e Entry) (item, bool) {
 func (q *Queue) Ack(es ...Entry) {
 	q.mu.Lock()
 	for _, e := range es {
-		q.takeLocked(e)
+		if it, ok := q.takeLocked(e); ok {
+			q.leftLocked(&it)
+		}
 	}
 	q.mu.Unlock()
 }
@@ -257,7 +288,7 @@ func (q *Queue) Reject(requeue bool, es ...Entry) {
 	q.mu.Lock()
 	for _, e := range es {
 		if it, ok := q.takeLocked(e); ok {
-			q.mu.dead = append(q.mu.dead, deadLetter{msg: it.msg, reason: "rejected"})
+			q.deadLetterLocked(&it, "rejected")
 		}
 	}
 	q.unlockFlush()

@@ -18,6 +18,22 @@ import (
 type deadLetter struct {
 	msg    *Message
 	reason string // "rejected", "expired"
+	ix     string // the source queue's store index, "" if msg is not stored there
+	seq    uint64 // its entry there, removed once the dead letter is published
+}
+
+// deadLetterLocked queues it, which left the queue, for dead-lettering. Its store entry
+// (if any) is removed after the dead letter is published, so that a crash in between
+// leaves the message twice rather than nowhere.
+func (q *Queue) deadLetterLocked(it *item, reason string) {
+	d := deadLetter{msg: it.msg, reason: reason}
+	if pst := q.vhost.pst; pst != nil {
+		pst.mem.Add(-msgCost(it.msg))
+		if q.stores(it.msg) {
+			d.ix, d.seq = q.mu.ix, it.seq
+		}
+	}
+	q.mu.dead = append(q.mu.dead, d)
 }
 
 // unlockFlush releases q.mu and then dead-letters what was collected under it. Every path
@@ -33,6 +49,9 @@ func (q *Queue) unlockFlush() {
 	p := v.pool.Get().(*Publisher)
 	for _, d := range dead {
 		p.deadLetter(q, d)
+		if d.ix != "" {
+			v.pst.journal.ack(d.ix, d.seq)
+		}
 	}
 	v.pool.Put(p)
 }
@@ -94,7 +113,7 @@ func (p *Publisher) deadLetter(q *Queue, d deadLetter) {
 	if d.reason != "rejected" {
 		cycle = func(target *Queue) bool { return isCycle(target.name, deaths) }
 	}
-	_, _ = p.route(dm, false, nil, false, true, cycle)
+	_, _, _ = p.route(dm, false, nil, false, true, cycle, nil, 0)
 }
 
 // updateXDeath records event in h's x-death header (rabbit_dead_letter:update_x_death_header/2,

@@ -1,10 +1,20 @@
 // Package vhost is warren's broker core, protocol-neutral: users, virtual hosts, exchanges,
-// queues, bindings, consumers and message dispatch, all in memory for now. Durable entities
-// carry a flag, and every creation or deletion of an exchange, queue or binding passes
-// through one seam (durable.go) for the store to hook into in the durability issue.
+// queues, bindings, consumers and message dispatch. In memory by default; with a
+// store.Store in Config (issue 4) it keeps durable entities and persistent messages there:
 //
-// Imports: package exchange (routing), amqp/wire (Table, Exception, property parsing).
-// Never package amqp, and nothing about sockets.
+//   - durable.go: every creation or deletion of an exchange, queue or binding passes
+//     through one seam; durable ones are group-committed, and the operation returns once
+//     synced (declare-ok survives kill -9).
+//   - persist.go, journal.go: a persistent message routed to durable queues is committed
+//     (body once, an index entry per queue) before it becomes visible in them, and
+//     PublishFor reports the sync to a Waiter (publisher confirms). Acks and delivered marks
+//     are batched by the journal; nobody waits for them.
+//   - pager.go: past a memory budget a queue's backlog stays on disk only and is paged back
+//     when consumers catch up. recover.go loads everything at New. janitor.go deletes what
+//     deleted queues and exchanges left in the store.
+//
+// Imports: package exchange (routing), package store (persistence), amqp/wire (Table,
+// Exception, property parsing). Never package amqp, and nothing about sockets.
 //
 // # How package amqp drives it
 //
@@ -18,8 +28,12 @@
 //     deliveries are settled at delivery. Ack does not dispatch: the channel knows when
 //     prefetch credit was freed and calls Queue.Kick.
 //
-// vhost starts no goroutines: a publish is routed, enqueued and offered to consumers on the
-// publisher's goroutine; acks, requeues and Kick dispatch on the caller's.
+// In memory, vhost starts no goroutines: a publish is routed, enqueued and offered to
+// consumers on the publisher's goroutine; acks, requeues and Kick dispatch on the caller's.
+// With a store the Broker owns three more, stopped by Close: the pager (reads paged-out
+// messages back, and dispatches them), the janitor (background deletions) and the disk
+// monitor (sets the "disk" alarm). Waiter.Stored is called on the store's committer
+// goroutine.
 //
 // Errors are *wire.Exception values returned as error, with RabbitMQ's reply codes and
 // texts, checked against rabbitmq-server's source and a running 3.10.8 node (errors.go
@@ -29,6 +43,12 @@
 // # Lock order
 //
 //	Broker.mu → VHost.mu → Owner.mu → Queue.mu → (locks inside Consumer.Deliver/Started, in amqp)
+//	Queue.mu → journal.mu;  any of these → the store's lock (inside store.Commit, which does no I/O)
+//
+// A persistent publish to several durable queues holds their Queue.mu together, taken in
+// Queue.id order, only to reserve its places and issue the commit (Publisher.reserve);
+// nothing else holds two queue locks. No lock is held across Badger I/O: commits are
+// queued under locks and waited for after releasing them, reads happen without locks.
 //
 // VHost.mu (RWMutex) guards the topology: both maps, every router, binding count and the
 // deleted flags. Publish holds it for reading only while it routes into its scratch slices,

@@ -16,6 +16,7 @@ type dest struct {
 // Exchange is one exchange of a vhost.
 type Exchange struct {
 	id         uint64     // immutable; process-wide unique
+	sid        uint64     // immutable; store identity of a durable exchange (codec.go); 0 otherwise
 	name, kind string     // immutable
 	durable    bool       // immutable; persisted by the store (issue: durability)
 	autoDelete bool       // immutable; deleted when its last binding as source goes
@@ -82,27 +83,37 @@ func (v *VHost) DeclareExchange(name, kind string, passive, durable, autoDelete,
 		return errDefaultExchange()
 	}
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	x := v.mu.exchanges[name]
 	if x == nil {
 		if strings.HasPrefix(name, "amq.") {
+			v.mu.Unlock()
 			return wire.Soft(wire.AccessRefused, "exchange name '%s' contains reserved prefix 'amq.*'", name)
 		}
 		if ae, ok := args["alternate-exchange"]; ok {
 			if _, isStr := ae.(string); !isStr {
+				v.mu.Unlock()
 				return wire.Soft(wire.PreconditionFailed, "invalid type '%s' for arg '%s' in exchange '%s' in vhost '%s'",
 					typeName(ae), "alternate-exchange", name, v.name)
 			}
 		}
 		x, err := newExchange(name, kind, durable, autoDelete, internal, args)
 		if err != nil {
+			v.mu.Unlock()
 			return errUnknownType(kind)
+		}
+		if durable && v.pst != nil {
+			x.sid = v.pst.nextID.Add(1)
 		}
 		v.mu.exchanges[name] = x
 		v.durableAddedLocked(x)
-		return nil
+		return v.unlockCommit(nil)
 	}
-	return v.exchangeEquivalent(x, kind, durable, autoDelete, internal, args)
+	err := v.exchangeEquivalent(x, kind, durable, autoDelete, internal, args)
+	if err == nil && x.durable && v.pst != nil {
+		return v.unlockSynced(nil)
+	}
+	v.mu.Unlock()
+	return err
 }
 
 func (v *VHost) exchangeEquivalent(x *Exchange, kind string, durable, autoDelete, internal bool, args wire.Table) error {
@@ -157,16 +168,17 @@ func (v *VHost) DeleteExchange(name string, ifUnused bool) error {
 		return wire.Soft(wire.AccessRefused, "deletion of system exchange '%s' in vhost '%s' not allowed", name, v.name)
 	}
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	x := v.mu.exchanges[name]
 	if x == nil {
+		v.mu.Unlock()
 		return nil
 	}
 	if ifUnused && x.router.Len() > 0 {
+		v.mu.Unlock()
 		return wire.Soft(wire.PreconditionFailed, "exchange '%s' in vhost '%s' in use", name, v.name)
 	}
 	v.removeExchangeLocked(x)
-	return nil
+	return v.unlockCommit(nil)
 }
 
 // removeExchangeLocked deletes x and every binding it is part of, as source or destination;
@@ -210,22 +222,33 @@ func (v *VHost) BindExchange(destination, source, key string, args wire.Table) e
 		return errDefaultExchange()
 	}
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	src := v.mu.exchanges[source]
 	if src == nil {
+		v.mu.Unlock()
 		return errNoExchange(v.name, source)
 	}
 	dst := v.mu.exchanges[destination]
 	if dst == nil {
+		v.mu.Unlock()
 		return errNoExchange(v.name, destination)
 	}
-	return v.bindLocked(src, dest{x: dst}, key, args)
+	return v.bindUnlock(src, dest{x: dst}, key, args)
 }
 
-func (v *VHost) bindLocked(src *Exchange, d dest, key string, args wire.Table) error {
+// bindUnlock binds, releases VHost.mu and waits for a durable binding's sync (also when
+// it existed already: its creation may not be synced yet).
+func (v *VHost) bindUnlock(src *Exchange, d dest, key string, args wire.Table) error {
+	added, err := v.bindLocked(src, d, key, args)
+	if err == nil && !added && v.bindingDurable(src, d) {
+		return v.unlockSynced(nil)
+	}
+	return v.unlockCommit(err)
+}
+
+func (v *VHost) bindLocked(src *Exchange, d dest, key string, args wire.Table) (bool, error) {
 	added, err := src.router.Bind(d, key, args)
 	if err != nil {
-		return wire.Soft(wire.PreconditionFailed, "%s", err.Error())
+		return false, wire.Soft(wire.PreconditionFailed, "%s", err.Error())
 	}
 	if added {
 		src.dests[d]++
@@ -236,7 +259,7 @@ func (v *VHost) bindLocked(src *Exchange, d dest, key string, args wire.Table) e
 		}
 		v.durableBindingLocked(src, d, key, args, true)
 	}
-	return nil
+	return added, nil
 }
 
 // UnbindExchange implements exchange.unbind. As in RabbitMQ (rabbit_db_binding:delete/2),
@@ -246,13 +269,13 @@ func (v *VHost) UnbindExchange(destination, source, key string, args wire.Table)
 		return errDefaultExchange()
 	}
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	src, dst := v.mu.exchanges[source], v.mu.exchanges[destination]
 	if src == nil || dst == nil {
+		v.mu.Unlock()
 		return nil
 	}
 	v.unbindLocked(src, dest{x: dst}, key, args)
-	return nil
+	return v.unlockCommit(nil)
 }
 
 func (v *VHost) unbindLocked(src *Exchange, d dest, key string, args wire.Table) {

@@ -22,6 +22,7 @@ type Message struct {
 	hasTTL bool     // the expiration property holds a valid TTL
 	ttl    int64    // that TTL, in milliseconds
 	ccKeys []string // CC and BCC routing keys, kept for dead-lettering with the original keys
+	ts     int64    // publish time (Unix ns) of a persistent message going to the store; 0 otherwise
 }
 
 // Publisher routes messages for one publishing goroutine (an amqp channel) and keeps the
@@ -33,6 +34,8 @@ type Publisher struct {
 	dests  []dest      // one Route call's output
 	queues []*Queue    // the publish's target queues
 	work   []*Exchange // exchanges to route through; also the visited set
+	res    []resv      // per p.queues entry: its reservation in a durable queue (persist.go)
+	locked []int       // indexes into p.queues of the durable queues being reserved
 }
 
 // NewPublisher returns a Publisher for v.
@@ -56,6 +59,11 @@ func (v *VHost) Publish(m *Message) (routed bool, err error) {
 // sets a per-message TTL (ttl.go). routed=false when no queue took the message (amqp then
 // returns it if mandatory). Errors: 404 missing exchange, 403 internal exchange.
 func (p *Publisher) Publish(m *Message) (routed bool, err error) {
+	routed, _, err = p.publish(m, nil, 0)
+	return routed, err
+}
+
+func (p *Publisher) publish(m *Message, w Waiter, token uint64) (routed, pending bool, err error) {
 	p.keys = append(p.keys[:0], m.RoutingKey)
 	var hdrs wire.Table
 	hdrsDecoded, bcc := false, false
@@ -79,27 +87,30 @@ func (p *Publisher) Publish(m *Message) (routed bool, err error) {
 			}
 		}
 	}
-	return p.route(m, bcc, hdrs, hdrsDecoded, false, nil)
+	return p.route(m, bcc, hdrs, hdrsDecoded, false, nil, w, token)
 }
 
 // route routes m with the keys in p.keys from exchange m.Exchange and enqueues it in every
 // matched queue once. A publish refuses a missing or internal exchange; a dead letter
 // (dead=true) may go to an internal exchange, is dropped silently when its exchange is
-// missing, and skips the queues for which cycle reports true.
-func (p *Publisher) route(m *Message, stripBcc bool, hdrs wire.Table, hdrsDecoded, dead bool, cycle func(*Queue) bool) (routed bool, err error) {
+// missing, and skips the queues for which cycle reports true. A persistent message bound
+// for durable queues is committed to the store first (reserve); pending reports that
+// w.Stored(token, …) will follow.
+func (p *Publisher) route(m *Message, stripBcc bool, hdrs wire.Table, hdrsDecoded, dead bool, cycle func(*Queue) bool,
+	w Waiter, token uint64) (routed, pending bool, err error) {
 	v := p.v
 	v.mu.RLock()
 	x := v.mu.exchanges[m.Exchange]
 	if x == nil {
 		v.mu.RUnlock()
 		if dead {
-			return false, nil
+			return false, false, nil
 		}
-		return false, errNoExchange(v.name, m.Exchange)
+		return false, false, errNoExchange(v.name, m.Exchange)
 	}
 	if x.internal && !dead {
 		v.mu.RUnlock()
-		return false, wire.Soft(wire.AccessRefused, "cannot publish to internal exchange '%s' in vhost '%s'", m.Exchange, v.name)
+		return false, false, wire.Soft(wire.AccessRefused, "cannot publish to internal exchange '%s' in vhost '%s'", m.Exchange, v.name)
 	}
 	p.work = append(p.work[:0], x)
 	routes := 0
@@ -154,8 +165,17 @@ func (p *Publisher) route(m *Message, stripBcc bool, hdrs wire.Table, hdrsDecode
 	if stripBcc {
 		stripBCC(m)
 	}
-	for _, q := range p.queues {
-		if cycle != nil && cycle(q) {
+	if cycle != nil {
+		p.queues = slices.DeleteFunc(p.queues, cycle)
+	}
+	if m.Persistent && v.pst != nil && len(p.queues) > 0 {
+		pending = p.reserve(m, w, token)
+	}
+	for i, q := range p.queues {
+		if len(p.res) > 0 && p.res[i].ok {
+			if q.enqueueReserved(m, p.res[i]) {
+				routed = true
+			}
 			continue
 		}
 		if q.enqueue(m) {
@@ -164,7 +184,9 @@ func (p *Publisher) route(m *Message, stripBcc bool, hdrs wire.Table, hdrsDecode
 	}
 	clear(p.queues)
 	p.queues = p.queues[:0]
-	return routed, nil
+	clear(p.res)
+	p.res = p.res[:0]
+	return routed, pending, nil
 }
 
 // visit adds x to the work list unless it has been visited in this publish.
@@ -239,10 +261,8 @@ type Waiter interface {
 // PublishFor is Publish for a publisher that confirms: when m is persistent
 // and lands in a durable queue, it may be confirmed only once the store has
 // synced it; then pending is true and w.Stored(token, err) follows later.
-// Otherwise pending is false and Stored is never called for token.
-//
-// TODO(durability issue): in memory nothing is ever pending.
+// Otherwise pending is false and Stored is never called for token. A nil w is allowed
+// (nothing to report; the message is stored all the same).
 func (p *Publisher) PublishFor(m *Message, w Waiter, token uint64) (routed, pending bool, err error) {
-	routed, err = p.Publish(m)
-	return routed, false, err
+	return p.publish(m, w, token)
 }

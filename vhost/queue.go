@@ -13,6 +13,7 @@ import (
 // Queue is one queue of a vhost: its ready messages, unacknowledged deliveries and consumers.
 type Queue struct {
 	id         uint64     // immutable; process-wide unique
+	sid        uint64     // immutable; store identity of a durable queue (codec.go); 0 otherwise
 	name       string     // immutable
 	vhost      *VHost     // immutable
 	durable    bool       // immutable; false for exclusive queues (rabbit_channel: Durable = DurableDeclare andalso not ExclusiveDeclare)
@@ -36,6 +37,13 @@ type Queue struct {
 		dead              []deadLetter // to dead-letter once the lock is released (unlockFlush)
 		timer             *time.Timer  // expires the head (ttl.go); nil until first needed
 		timerAt           int64        // when timer fires (Unix ns); 0 if not armed
+
+		// With a store, for a durable queue (pager.go):
+		ix     string // the store's name for its message index; a purge moves it to a new one
+		gen    uint64 // incremented when ix changes
+		runs   int    // run items (messages on disk only) in ready
+		paged  int    // messages those runs stand for
+		paging bool   // queued with the pager
 	}
 }
 
@@ -66,7 +74,7 @@ func (q *Queue) AutoDelete() bool { return q.autoDelete }
 func (q *Queue) info() QueueInfo {
 	q.mu.Lock()
 	q.dropExpiredLocked(0)
-	info := QueueInfo{Name: q.name, Messages: uint32(q.mu.ready.len()), Consumers: uint32(q.mu.consumers.n)}
+	info := QueueInfo{Name: q.name, Messages: uint32(q.readyLocked()), Consumers: uint32(q.mu.consumers.n)}
 	q.unlockFlush()
 	return info
 }
@@ -128,25 +136,31 @@ func (v *VHost) DeclareQueue(o *Owner, name string, passive, durable, exclusive,
 
 	v.mu.Lock()
 	if q := v.mu.queues[name]; q != nil {
-		v.mu.Unlock()
 		// rabbit_amqqueue:perform_full_equivalence_checks/5: check_exclusive_access strict first.
-		if q.owner != owner {
-			return QueueInfo{}, errLocked(v.name, name)
+		var err error
+		switch {
+		case q.owner != owner:
+			err = errLocked(v.name, name)
+		case q.durable != durable:
+			err = errInequivalent("durable", "queue", name, v.name, fieldVal(durable), fieldVal(q.durable))
+		case q.autoDelete != autoDelete:
+			err = errInequivalent("auto_delete", "queue", name, v.name, fieldVal(autoDelete), fieldVal(q.autoDelete))
+		default:
+			err = argsEquivalent(q.args, args, "queue", name, v.name, classicQueueArgs...)
 		}
-		if q.durable != durable {
-			return QueueInfo{}, errInequivalent("durable", "queue", name, v.name, fieldVal(durable), fieldVal(q.durable))
+		if err == nil && q.durable && v.pst != nil {
+			err = v.unlockSynced(nil)
+		} else {
+			v.mu.Unlock()
 		}
-		if q.autoDelete != autoDelete {
-			return QueueInfo{}, errInequivalent("auto_delete", "queue", name, v.name, fieldVal(autoDelete), fieldVal(q.autoDelete))
-		}
-		if err := argsEquivalent(q.args, args, "queue", name, v.name, classicQueueArgs...); err != nil {
+		if err != nil {
 			return QueueInfo{}, err
 		}
 		return q.info(), nil
 	}
-	defer v.mu.Unlock()
 	opts, err := validateQueueArgs(v.name, name, args)
 	if err != nil {
+		v.mu.Unlock()
 		return QueueInfo{}, err
 	}
 	q := &Queue{
@@ -155,13 +169,21 @@ func (v *VHost) DeclareQueue(o *Owner, name string, passive, durable, exclusive,
 		sources: make(map[*Exchange]int),
 	}
 	q.mu.unacked = make(map[uint64]pending)
+	if durable && v.pst != nil {
+		q.sid = v.pst.nextID.Add(1)
+		q.mu.ix = indexName(v.pst.nextID.Add(1))
+	}
 	if owner != nil && !owner.addQueue(q) {
 		// The connection closed while this declare was in flight: RabbitMQ pretends the
 		// declare succeeded and creates nothing (rabbit_channel, {owner_died, _}).
+		v.mu.Unlock()
 		return QueueInfo{Name: name}, nil
 	}
 	v.mu.queues[name] = q
 	v.durableAddedLocked(q)
+	if err := v.unlockCommit(nil); err != nil {
+		return QueueInfo{}, err
+	}
 	return QueueInfo{Name: name}, nil
 }
 
@@ -195,17 +217,19 @@ func (v *VHost) BindQueue(o *Owner, queue, exch, key string, args wire.Table) er
 		return errDefaultExchange()
 	}
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	x := v.mu.exchanges[exch]
 	if x == nil {
+		v.mu.Unlock()
 		return errNoExchange(v.name, exch)
 	}
 	q := v.mu.queues[queue]
 	if q == nil {
+		v.mu.Unlock()
 		return errNoQueue(v.name, queue)
 	}
 	// rabbit_binding:binding_checks/2: validate the binding, then exclusivity.
 	if q.lockedFor(o) {
+		v.mu.Unlock()
 		if r, err := newRouter(x.kind); err == nil {
 			if _, err := r.Bind(dest{q: q}, key, args); err != nil {
 				return wire.Soft(wire.PreconditionFailed, "%s", err.Error())
@@ -213,7 +237,7 @@ func (v *VHost) BindQueue(o *Owner, queue, exch, key string, args wire.Table) er
 		}
 		return errLocked(v.name, queue)
 	}
-	return v.bindLocked(x, dest{q: q}, key, args)
+	return v.bindUnlock(x, dest{q: q}, key, args)
 }
 
 // UnbindQueue implements queue.unbind. Unbinding what is not bound succeeds, also for a
@@ -224,12 +248,13 @@ func (v *VHost) UnbindQueue(o *Owner, queue, exch, key string, args wire.Table) 
 		return errDefaultExchange()
 	}
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	x, q := v.mu.exchanges[exch], v.mu.queues[queue]
 	if x == nil || q == nil || x.dests[dest{q: q}] == 0 {
+		v.mu.Unlock()
 		return nil
 	}
 	if q.lockedFor(o) {
+		defer v.mu.Unlock()
 		// The exclusivity check applies only to a binding that exists
 		// (rabbit_db_binding:delete/2). Probe by removing and restoring it, under the
 		// write lock, so nobody sees the gap.
@@ -241,22 +266,34 @@ func (v *VHost) UnbindQueue(o *Owner, queue, exch, key string, args wire.Table) 
 		return nil
 	}
 	v.unbindLocked(x, dest{q: q}, key, args)
-	return nil
+	return v.unlockCommit(nil)
 }
 
 // PurgeQueue implements queue.purge: drops the ready messages and returns how many.
-// Delivered, unacknowledged messages are not touched.
+// Delivered, unacknowledged messages are not touched. For a durable queue with stored
+// messages the purge is synced before it returns (purgeStoredLocked).
 func (v *VHost) PurgeQueue(o *Owner, name string) (uint32, error) {
 	q, err := v.lookupQueue(o, name)
 	if err != nil {
 		return 0, err
 	}
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.mu.deleted {
+		q.mu.Unlock()
 		return 0, errNoQueue(v.name, name)
 	}
-	return uint32(q.mu.ready.clear()), nil
+	n := q.readyLocked()
+	if !q.storesReadyLocked() {
+		q.dropReadyLocked()
+		q.mu.Unlock()
+		return uint32(n), nil
+	}
+	wait := q.purgeStoredLocked()
+	q.mu.Unlock()
+	if err := wait(); err != nil {
+		return 0, errStore(err)
+	}
+	return uint32(n), nil
 }
 
 // DeleteQueue implements queue.delete: deleting a missing queue succeeds with count 0
@@ -286,7 +323,7 @@ func (v *VHost) deleteQueue(q *Queue, ifUnused, ifEmpty, notify bool) (uint32, e
 		return 0, nil
 	}
 	q.mu.Lock()
-	if ifEmpty && q.mu.ready.len() > 0 {
+	if ifEmpty && q.readyLocked() > 0 {
 		q.mu.Unlock()
 		v.mu.Unlock()
 		return 0, wire.Soft(wire.PreconditionFailed, "queue '%s' in vhost '%s' not empty", q.name, v.name)
@@ -296,7 +333,9 @@ func (v *VHost) deleteQueue(q *Queue, ifUnused, ifEmpty, notify bool) (uint32, e
 		v.mu.Unlock()
 		return 0, wire.Soft(wire.PreconditionFailed, "queue '%s' in vhost '%s' in use", q.name, v.name)
 	}
-	n := q.mu.ready.clear()
+	n := q.readyLocked()
+	q.dropReadyLocked()
+	q.dropUnackedLocked()
 	consumers := q.mu.consumers.takeAll()
 	q.mu.unacked = nil
 	q.mu.dead = nil
@@ -315,7 +354,7 @@ func (v *VHost) deleteQueue(q *Queue, ifUnused, ifEmpty, notify bool) (uint32, e
 	}
 	q.sources = nil
 	v.durableRemovedLocked(q)
-	v.mu.Unlock()
+	err := v.unlockCommit(nil)
 
 	if q.owner != nil {
 		q.owner.removeQueue(q)
@@ -325,5 +364,5 @@ func (v *VHost) deleteQueue(q *Queue, ifUnused, ifEmpty, notify bool) (uint32, e
 			c.c.Cancelled(q, c.tag)
 		}
 	}
-	return uint32(n), nil
+	return uint32(n), err
 }

@@ -1,11 +1,27 @@
 package vhost
 
-// item is one message instance in a queue's ready list.
+// item is one message instance in a queue's ready list, or a run of messages kept on disk
+// only (pager.go). A run has msg == nil and stands for the stored entries with seq in
+// [seq, runEnd()], n of them: all of them when the run is dense (n == runEnd-seq+1),
+// otherwise (recovered from disk) whatever entries the store has in that range.
 type item struct {
-	msg         *Message
-	seq         uint64 // enqueue sequence within the queue: the message's place in line
-	expires     int64  // wall-clock Unix nanoseconds after which it expires; 0 = never
+	msg         *Message // nil for a run
+	seq         uint64   // enqueue sequence within the queue: the message's place in line
+	expires     int64    // wall-clock Unix nanoseconds after which it expires; 0 = never. A run: its last seq
+	n           uint32   // a run: how many messages it stands for
 	redelivered bool
+}
+
+func (it *item) isRun() bool     { return it.msg == nil }
+func (it *item) runEnd() uint64  { return uint64(it.expires) }
+func (it *item) runDense() bool  { return uint64(it.n) == it.runEnd()-it.seq+1 }
+
+// lastSeq is the highest seq the element stands for.
+func (it *item) lastSeq() uint64 {
+	if it.isRun() {
+		return it.runEnd()
+	}
+	return it.seq
 }
 
 // ring is a growable FIFO of items kept sorted by seq (appends carry a higher seq than any
@@ -46,6 +62,64 @@ func (r *ring) pushBack(it item) {
 }
 
 func (r *ring) front() *item { return &r.buf[r.head] }
+
+func (r *ring) back() *item { return r.at(r.n - 1) }
+
+// insert adds it at its place by seq: at the back unless a later seq is there already
+// (a publish that reserved its seq before another one enqueued).
+func (r *ring) insert(it item) {
+	if r.n == 0 || r.back().lastSeq() < it.seq {
+		r.pushBack(it)
+		return
+	}
+	r.insertSorted(it)
+}
+
+// firstRun returns the index of the first run, -1 if there is none.
+func (r *ring) firstRun() int {
+	for i := range r.n {
+		if r.at(i).isRun() {
+			return i
+		}
+	}
+	return -1
+}
+
+// headBefore counts the messages before the first run, stopping at limit.
+func (r *ring) headBefore(limit int) int {
+	n := min(r.n, limit)
+	for i := range n {
+		if r.at(i).isRun() {
+			return i
+		}
+	}
+	return n
+}
+
+// removeAt deletes the element at index i, shifting the shorter side.
+func (r *ring) removeAt(i int) {
+	mask := len(r.buf) - 1
+	if i < r.n/2 {
+		for j := i; j > 0; j-- {
+			r.buf[(r.head+j)&mask] = r.buf[(r.head+j-1)&mask]
+		}
+		r.buf[r.head] = item{}
+		r.head = (r.head + 1) & mask
+	} else {
+		for j := i; j < r.n-1; j++ {
+			r.buf[(r.head+j)&mask] = r.buf[(r.head+j+1)&mask]
+		}
+		r.buf[(r.head+r.n-1)&mask] = item{}
+	}
+	r.n--
+}
+
+// each calls fn for every element in order.
+func (r *ring) each(fn func(*item)) {
+	for i := range r.n {
+		fn(r.at(i))
+	}
+}
 
 func (r *ring) popFront() item {
 	it := r.buf[r.head]

@@ -30,6 +30,19 @@ func (q *Queue) expiryFor(m *Message, now *int64) int64 {
 	return *now + ttl*int64(time.Millisecond)
 }
 
+// expiryAt returns when m, published at ts (Unix ns), expires in q; 0 for never. For
+// messages read back from the store.
+func (q *Queue) expiryAt(m *Message, ts int64) int64 {
+	ttl := q.opts.ttl
+	if m.hasTTL && (ttl < 0 || m.ttl < ttl) {
+		ttl = m.ttl
+	}
+	if ttl < 0 {
+		return 0
+	}
+	return ts + ttl*int64(time.Millisecond)
+}
+
 // dropExpiredLocked removes expired messages from the head of the ready list, queueing them
 // for dead-lettering when the queue has a dead-letter exchange. now 0 = read the clock if
 // the head has an expiry. A message expires strictly after its deadline, so one enqueued
@@ -37,7 +50,7 @@ func (q *Queue) expiryFor(m *Message, now *int64) int64 {
 func (q *Queue) dropExpiredLocked(now int64) {
 	for q.mu.ready.len() > 0 {
 		h := q.mu.ready.front()
-		if h.expires == 0 {
+		if h.isRun() || h.expires == 0 {
 			return
 		}
 		if now == 0 {
@@ -48,14 +61,16 @@ func (q *Queue) dropExpiredLocked(now int64) {
 		}
 		it := q.mu.ready.popFront()
 		if q.opts.hasDLX {
-			q.mu.dead = append(q.mu.dead, deadLetter{msg: it.msg, reason: "expired"})
+			q.deadLetterLocked(&it, "expired")
+		} else {
+			q.leftLocked(&it)
 		}
 	}
 }
 
 // armLocked makes sure the timer fires when the head expires.
 func (q *Queue) armLocked() {
-	if q.mu.ready.len() == 0 || q.mu.deleted || q.vhost.closed.Load() {
+	if q.mu.ready.len() == 0 || q.mu.deleted || q.vhost.closed.Load() || q.mu.ready.front().isRun() {
 		return
 	}
 	at := q.mu.ready.front().expires

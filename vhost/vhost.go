@@ -7,12 +7,14 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/warrenmq/warren/exchange"
+	"github.com/warrenmq/warren/store"
 )
 
 // VHost is one virtual host: its exchanges, queues and the bindings between them.
 type VHost struct {
 	name string         // immutable
 	log  zerolog.Logger // immutable
+	pst  *persister     // immutable; the broker's store, nil in memory
 
 	// mu guards the topology: both maps, every Exchange's router, dests and sources, and
 	// every Queue's sources. Publish holds it for reading while it routes (Router.Route is
@@ -21,6 +23,12 @@ type VHost struct {
 		sync.RWMutex
 		exchanges map[string]*Exchange
 		queues    map[string]*Queue
+
+		// The durability seam's state (durable.go), used only with a store:
+		pend *store.Batch // entity changes of the operation in progress
+		jobs []any        // janitor jobs to start once pend is synced
+		perr error        // a change that could not be encoded
+		last *entityWait  // the last entity batch issued
 	}
 
 	pool   sync.Pool   // of *Publisher, for Publish calls without a caller-held Publisher
@@ -30,8 +38,8 @@ type VHost struct {
 // nextID numbers queues and exchanges process-wide; publish dedup sorts by it.
 var nextID atomic.Uint64
 
-func newVHost(name string, log zerolog.Logger) *VHost {
-	v := &VHost{name: name, log: log.With().Str("vhost", name).Logger()}
+func newVHost(name string, log zerolog.Logger, pst *persister) *VHost {
+	v := &VHost{name: name, log: log.With().Str("vhost", name).Logger(), pst: pst}
 	v.mu.exchanges = make(map[string]*Exchange)
 	v.mu.queues = make(map[string]*Queue)
 	v.pool.New = func() any { return v.NewPublisher() }
