@@ -12,9 +12,9 @@ type item struct {
 	redelivered bool
 }
 
-func (it *item) isRun() bool     { return it.msg == nil }
-func (it *item) runEnd() uint64  { return uint64(it.expires) }
-func (it *item) runDense() bool  { return uint64(it.n) == it.runEnd()-it.seq+1 }
+func (it *item) isRun() bool    { return it.msg == nil }
+func (it *item) runEnd() uint64 { return uint64(it.expires) }
+func (it *item) runDense() bool { return uint64(it.n) == it.runEnd()-it.seq+1 }
 
 // lastSeq is the highest seq the element stands for.
 func (it *item) lastSeq() uint64 {
