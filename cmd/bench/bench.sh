@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # bench.sh: issue 6's side-by-side benchmark of warren and Debian's rabbitmq-server on this machine.
 #
-#   cmd/bench/bench.sh [--quick] [--rounds N] [--scenarios "1 2 4 5 7 8 3 6"] [--dir DIR]
+#   cmd/bench/bench.sh [--quick] [--rounds N] [--scenarios "1 2 4 5 8 7 3 6"] [--dir DIR]
 #
 # It builds warren and the bench helper from this checkout, starts
 #   - warren --in-memory            on 127.0.0.1:$WARREN_PORT       (transient scenarios 1 2 4 5 7)
 #   - warren --data-dir DIR/...     on 127.0.0.1:$WARREN_DISK_PORT  (persistent scenarios 3 6)
 #   - rabbitmq-server               on 127.0.0.1:$RABBITMQ_PORT, data under DIR/rabbitmq
 #                                   (via conformance/rabbitmq.sh)
-# and runs every scenario against warren then RabbitMQ, round after round (A B A B ...), through the
+# The memory scenarios (6, 7) run against a fresh broker: a new warren process each time (with a new
+# data dir for 6) on 127.0.0.1:$FRESH_PORT, and a restarted RabbitMQ node (scenario 8 leaves one),
+# so that neither carries garbage from the scenario before, which it could give back during the
+# measurement.
+# It runs every scenario against warren then RabbitMQ, round after round (A B A B ...), through the
 # same load tool (cmd/warren/perf's lean client). Each run appends a JSON line to DIR/results.jsonl;
 # the end prints the median of each figure per broker and the warren/RabbitMQ ratio
 # (`bench report`). Broker CPU time (from /proc/<pid>/stat) and memory (VmRSS from
@@ -19,17 +23,17 @@
 # (publish time, memory per message, drain rate), 7 memory per connection, 8 start-up time.
 #
 # Full run: 3 rounds, 5 s per rate scenario, 1,000,000 queued messages, 1,000 connections
-# (about 15 minutes on 2 cores, most of it RabbitMQ's scenario 6). --quick: 3 rounds, 1 s,
-# 50,000 queued messages, 500 connections (about 3 minutes; RabbitMQ's restarts for scenario 8
-# alone take 30 s).
+# (about 10 minutes on 2 cores, half of it RabbitMQ's scenario 6). --quick: 3 rounds, 1 s,
+# 50,000 queued messages, 500 connections (about 2 minutes, a third of it RabbitMQ's restarts for
+# scenarios 8 and 6).
 #
-# Environment: WARREN_PORT (5792), WARREN_DISK_PORT (5793), STARTUP_PORT (5794),
+# Environment: WARREN_PORT (5792), WARREN_DISK_PORT (5793), STARTUP_PORT (5794), FRESH_PORT (5795),
 # RABBITMQ_PORT (5791; its Erlang distribution port is +20000).
 set -euo pipefail
 
 die() { echo "bench.sh: $*" >&2; exit 1; }
 
-quick=0 rounds=3 scenarios="1 2 4 5 7 8 3 6" dir=""
+quick=0 rounds=3 scenarios="1 2 4 5 8 7 3 6" dir=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1 ;;
@@ -51,16 +55,17 @@ fi
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
-wport=${WARREN_PORT:-5792} dport=${WARREN_DISK_PORT:-5793} sport=${STARTUP_PORT:-5794} rport=${RABBITMQ_PORT:-5791}
+wport=${WARREN_PORT:-5792} dport=${WARREN_DISK_PORT:-5793} sport=${STARTUP_PORT:-5794} fport=${FRESH_PORT:-5795}
+rport=${RABBITMQ_PORT:-5791}
 dir=${dir:-$(mktemp -d /tmp/warren-bench.XXXXXX)}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 results=$dir/results.jsonl
 : >"$results"
 
-for p in $wport $dport $sport $rport; do
+for p in $wport $dport $sport $fport $rport; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-		die "port $p is taken; set WARREN_PORT, WARREN_DISK_PORT, STARTUP_PORT or RABBITMQ_PORT"
+		die "port $p is taken; set WARREN_PORT, WARREN_DISK_PORT, STARTUP_PORT, FRESH_PORT or RABBITMQ_PORT"
 	fi
 done
 
@@ -69,13 +74,13 @@ go build -o "$dir/warren" ./cmd/warren
 go build -o "$dir/bench" ./cmd/bench
 bench=$dir/bench
 
-wpid="" dpid="" rabbit_up=0
+wpid="" dpid="" fpid="" rabbit_up=0 rabbit_fresh=0
 cleanup() {
 	local p
-	for p in $wpid $dpid; do
+	for p in $wpid $dpid $fpid; do
 		kill -TERM "$p" 2>/dev/null || true
 	done
-	for p in $wpid $dpid; do
+	for p in $wpid $dpid $fpid; do
 		wait "$p" 2>/dev/null || true
 	done
 	if [ $rabbit_up = 1 ]; then
@@ -96,16 +101,33 @@ rabbit_up=1
 conformance/rabbitmq.sh start "$rport" "$dir/rabbitmq"
 rabbit_pid() { cat "$dir/rabbitmq/rabbitmq.pid"; } # the beam.smp process
 
+start_fresh_warren() { # warren flags
+	"$dir/warren" --listen "127.0.0.1:$fport" --log-level warn "$@" >"$dir/warren-fresh.log" 2>&1 &
+	fpid=$!
+	"$bench" wait --addr "127.0.0.1:$fport" || die "warren did not start: $(cat "$dir/warren-fresh.log")"
+}
+stop_fresh_warren() {
+	kill -TERM "$fpid"
+	wait "$fpid" || true
+	fpid=""
+}
+fresh_rabbit() {
+	if [ $rabbit_fresh = 0 ]; then
+		conformance/rabbitmq.sh stop "$rport" "$dir/rabbitmq"
+		conformance/rabbitmq.sh start "$rport" "$dir/rabbitmq"
+	fi
+}
+
 notes=()
 if grep -q "durable storage is not implemented" "$dir/warren-disk.log"; then
 	durability_note="warren does not implement durability yet: its persistent messages live in memory and nothing is synced - its figures here are not comparable (RabbitMQ writes to disk though it does not sync before confirming)"
 	notes+=(--note "3:$durability_note" --note "6:$durability_note")
 fi
-notes+=(--note "6:RSS when drained is read ${settle} after the drain; compare it with the broker's size before the run (rss_before_mb in the results)")
+notes+=(--note "6:memory kept is the RSS ${settle} after the drain less the RSS before publishing")
 
 machine() {
 	echo "machine:  $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r)"
-	echo "software: $(go version | cut -d' ' -f3), warren $(git -C "$repo" rev-parse --short HEAD), RabbitMQ $(dpkg-query -W -f '${Version}' rabbitmq-server 2>/dev/null || echo '?'), Erlang $(cat /usr/lib/erlang/releases/*/OTP_VERSION 2>/dev/null | head -1)"
+	echo "software: $(go version | cut -d' ' -f3), warren $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo "${BENCH_REV:-?}"), RabbitMQ $(dpkg-query -W -f '${Version}' rabbitmq-server 2>/dev/null || echo '?'), Erlang $(cat /usr/lib/erlang/releases/*/OTP_VERSION 2>/dev/null | head -1)"
 	echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) $1"
 }
 machine "before the run"
@@ -113,22 +135,26 @@ echo "settings: $rounds rounds, scenarios $scenarios, $duration per rate scenari
 begin=$SECONDS
 
 run_scenario() { # scenario broker round
-	local s=$1 b=$2 r=$3 url pid
-	case $b in
-	warren)
-		if [ "$s" = 3 ] || [ "$s" = 6 ]; then
-			url="amqp://guest:guest@127.0.0.1:$dport/" pid=$dpid
-		else
-			url="amqp://guest:guest@127.0.0.1:$wport/" pid=$wpid
-		fi ;;
-	rabbitmq) url="amqp://guest:guest@127.0.0.1:$rport/" pid=$(rabbit_pid) ;;
-	esac
+	local s=$1 b=$2 r=$3 port pid
 	if [ "$s" = 8 ]; then
 		startup "$b" "$r"
-		return
+		if [ "$b" = rabbitmq ]; then rabbit_fresh=1; fi
+		return 0
 	fi
-	"$bench" scenario --id "$s" --broker "$b" --round "$r" --out "$results" --url "$url" --pid "$pid" \
-		--duration "$duration" --queued "$queued" --conns "$conns" --settle "$settle"
+	case $b/$s in
+	warren/6) start_fresh_warren --data-dir "$dir/warren-data-6-$r"; port=$fport pid=$fpid ;;
+	warren/7) start_fresh_warren --in-memory; port=$fport pid=$fpid ;;
+	warren/3) port=$dport pid=$dpid ;;
+	warren/*) port=$wport pid=$wpid ;;
+	rabbitmq/6 | rabbitmq/7) fresh_rabbit; port=$rport pid=$(rabbit_pid) ;;
+	rabbitmq/*) port=$rport pid=$(rabbit_pid) ;;
+	esac
+	if [ "$b" = rabbitmq ]; then rabbit_fresh=0; fi
+	"$bench" scenario --id "$s" --broker "$b" --round "$r" --out "$results" --url "amqp://guest:guest@127.0.0.1:$port/" \
+		--pid "$pid" --duration "$duration" --queued "$queued" --conns "$conns" --settle "$settle"
+	if [ -n "$fpid" ]; then
+		stop_fresh_warren
+	fi
 }
 
 startup() { # broker round
