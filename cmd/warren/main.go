@@ -13,7 +13,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -22,6 +22,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/warrenmq/warren/amqp"
+	"github.com/warrenmq/warren/store"
 	"github.com/warrenmq/warren/vhost"
 )
 
@@ -41,6 +42,11 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "listen", Value: ":5672", EnvVars: []string{"WARREN_LISTEN"}, Usage: "address to serve AMQP on"},
 			&cli.StringFlag{Name: "data-dir", Value: "./warren-data", EnvVars: []string{"WARREN_DATA_DIR"}, Usage: "folder for durable data"},
 			&cli.BoolFlag{Name: "in-memory", EnvVars: []string{"WARREN_IN_MEMORY"}, Usage: "keep everything in memory; touch no disk"},
+			&cli.StringFlag{Name: "memory-budget", Value: defaultMemoryBudget, EnvVars: []string{"WARREN_MEMORY_BUDGET"},
+				Usage: "bytes of queued messages kept in memory; beyond it persistent messages of durable queues wait on disk (e.g. 512MiB, 2GB)"},
+			// RabbitMQ's disk_free_limit default (RW:docs/disk-alarms.md).
+			&cli.StringFlag{Name: "disk-free-limit", Value: "50MB", EnvVars: []string{"WARREN_DISK_FREE_LIMIT"},
+				Usage: "block publishers while the data folder's disk has less free space than this (0 disables)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"WARREN_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", Value: "console", EnvVars: []string{"WARREN_LOG_FORMAT"}, Usage: "console or json"},
 			&cli.StringFlag{Name: "default-user", Value: "guest", EnvVars: []string{"WARREN_DEFAULT_USER", "RABBITMQ_DEFAULT_USER"}, Usage: "user created at start (guest may connect from loopback only)"},
@@ -85,20 +91,40 @@ func serve(cx *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if !cx.Bool("in-memory") {
-		if err := checkDataDir(cx.String("data-dir")); err != nil {
-			return err
-		}
+	budget, err := parseSize(cx.String("memory-budget"))
+	if err != nil || budget <= 0 {
+		return fmt.Errorf("invalid --memory-budget %q: want a size such as 256MiB or 2GB", cx.String("memory-budget"))
 	}
-	broker, err := vhost.New(vhost.Config{
-		Logger:      log,
-		DefaultUser: cx.String("default-user"),
-		DefaultPass: cx.String("default-pass"),
-	})
+	diskLimit, err := parseSize(cx.String("disk-free-limit"))
+	if err != nil {
+		return fmt.Errorf("invalid --disk-free-limit %q: want a size such as 50MB", cx.String("disk-free-limit"))
+	}
+	cfg := vhost.Config{
+		Logger:        log,
+		DefaultUser:   cx.String("default-user"),
+		DefaultPass:   cx.String("default-pass"),
+		MemoryBudget:  budget,
+		DiskFreeLimit: diskLimit,
+	}
+	if !cx.Bool("in-memory") {
+		// Open refuses a folder of another format, a damaged one and one locked by
+		// another warren, and leaves it untouched (package store, doc.go).
+		st, err := store.Open(cx.String("data-dir"), store.Options{Logger: log})
+		if err != nil {
+			return fmt.Errorf("cannot open the data folder: %w", err)
+		}
+		defer func() {
+			if err := st.Close(); err != nil {
+				log.Error().Err(err).Msg("closing the data folder failed")
+			}
+		}()
+		cfg.Store = st
+	}
+	broker, err := vhost.New(cfg) // recovers the store's contents and logs one line about it
 	if err != nil {
 		return fmt.Errorf("cannot start the broker: %w", err)
 	}
-	defer broker.Close()
+	defer broker.Close() // before the store closes (defers run in reverse)
 
 	ln, err := net.Listen("tcp", cx.String("listen"))
 	if err != nil {
@@ -111,9 +137,6 @@ func serve(cx *cli.Context) error {
 	log.Info().Str("version", amqp.Version).Str("listen", ln.Addr().String()).
 		Bool("in_memory", cx.Bool("in-memory")).Str("data_dir", cx.String("data-dir")).
 		Dur("startup", time.Since(start)).Msg("Server startup complete")
-	if !cx.Bool("in-memory") {
-		log.Warn().Msg("durable storage is not implemented yet: every entity and message is kept in memory only")
-	}
 
 	select {
 	case s := <-sig:
@@ -133,17 +156,38 @@ func serve(cx *cli.Context) error {
 	return nil
 }
 
-// checkDataDir makes sure the data folder exists and is writable.
-func checkDataDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("data folder %s cannot be created: %w", dir, err)
+// parseSize reads a byte count: a plain number, or one with a unit, kB/MB/GB/TB
+// (powers of 1000, as RabbitMQ's disk_free_limit) or KiB/MiB/GiB/TiB (powers of 1024),
+// case-insensitive.
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{
+		{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
+		{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
+		{"b", 1},
 	}
-	f, err := os.CreateTemp(dir, ".probe-*")
-	if err != nil {
-		return fmt.Errorf("data folder %s is not writable: %w", dir, err)
+	mult := int64(1)
+	lower := strings.ToLower(s)
+	for _, u := range units {
+		if strings.HasSuffix(lower, u.suffix) {
+			mult, s = u.mult, strings.TrimSpace(s[:len(s)-len(u.suffix)])
+			break
+		}
 	}
-	name := f.Name()
-	f.Close()
-	os.Remove(filepath.Clean(name))
-	return nil
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || n < 0 || n*float64(mult) > 1<<62 {
+		return 0, fmt.Errorf("invalid size %q", s)
+	}
+	return int64(n * float64(mult)), nil
 }
+
+// The default memory budget is a fixed 256 MiB rather than a share of RAM: in a container
+// /proc/meminfo shows the host's memory, not the cgroup's limit, so a share could exceed
+// what the broker may use; and a backlog beyond it is read back from disk in pages of up
+// to 1024 messages (vhost/pager.go), which the page cache mostly serves. RabbitMQ starts
+// paging at half its memory watermark (0.4 × 0.5 = 20% of RAM); operators who want that
+// can set --memory-budget accordingly.
+const defaultMemoryBudget = "256MiB"
