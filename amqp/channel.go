@@ -18,9 +18,8 @@ type channel struct {
 	closing   bool // channel.close sent; waiting for close-ok, dropping all else
 	pub       publishing
 	confirm   bool
-	pubSeq    uint64 // confirm sequence number of the last publish
-	ackedTo   uint64 // confirms sent up to here
-	dirty     bool   // in c.dirty
+	publisher *vhost.Publisher // routes this channel's publishes; nil until the first
+	dirty     bool             // in c.dirty
 	tx        bool
 	txPubs    []txPublish
 	txAcks    []txAck
@@ -40,6 +39,12 @@ type channel struct {
 	globalPrefetch uint16   // basic.qos global=true; 0: unlimited
 	consumers      map[string]*consumer
 	deliver        wire.BasicDeliver // scratch for encoding basic.deliver
+
+	// Publisher confirms, guarded by mu: the store confirms on its own
+	// goroutine (Stored).
+	pubSeq  uint64   // sequence number of the last publish
+	ackedTo uint64   // confirms sent up to here
+	waiting []uint64 // publishes waiting for the disk, in order
 }
 
 // testPanicQueue, when set by a test, makes queue.declare of that name panic.

@@ -186,3 +186,77 @@ func shutdown(s *amqp.Server) error {
 	}
 	return nil
 }
+
+// While a resource alarm is set, clients that advertise connection.blocked
+// hear it, publishing connections stop being read, and both resume when the
+// alarm clears; consumers are served throughout.
+func TestAlarmBlocksPublishers(t *testing.T) {
+	b := warrentest.StartWith(t, warrentest.Options{})
+	conn, err := amqp091.Dial(b.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cleanups run last first: clear the alarm, then close.
+	t.Cleanup(func() { conn.Close() })
+	t.Cleanup(func() { b.Core.SetAlarm("disk", false) })
+	blocked := conn.NotifyBlocked(make(chan amqp091.Blocking, 4))
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliveries, err := ch.Consume(q.Name, "", true, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	b.Core.SetAlarm("disk", true)
+	select {
+	case bl := <-blocked:
+		if !bl.Active || bl.Reason != "low on disk" {
+			t.Fatalf("got %+v, want active 'low on disk'", bl)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no connection.blocked")
+	}
+	// The first publish completes, then the connection stops being read.
+	for i := range 2 {
+		if err := ch.Publish("", q.Name, false, false, amqp091.Publishing{Body: []byte{byte(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case d := <-deliveries:
+		if d.Body[0] != 0 {
+			t.Fatalf("first delivery %v", d.Body)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the publish before the block was not delivered")
+	}
+	select {
+	case d := <-deliveries:
+		t.Fatalf("delivered %v while blocked", d.Body)
+	case <-time.After(300 * time.Millisecond):
+	}
+
+	b.Core.SetAlarm("disk", false)
+	select {
+	case bl := <-blocked:
+		if bl.Active {
+			t.Fatalf("got %+v, want unblocked", bl)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no connection.unblocked")
+	}
+	select {
+	case d := <-deliveries:
+		if d.Body[0] != 1 {
+			t.Fatalf("second delivery %v", d.Body)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("publish not resumed after the alarm cleared")
+	}
+}

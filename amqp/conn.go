@@ -56,6 +56,16 @@ type conn struct {
 	forced atomic.Pointer[wire.Exception]
 	// tuned is set once tune-ok has fixed heartbeat and frameMax.
 	tuned atomic.Bool
+	// kill is closed by forceClose: it wakes a readLoop parked by an alarm.
+	kill     chan struct{}
+	killOnce sync.Once
+
+	// Resource alarms (blocked.go).
+	blocked     atomic.Bool // set while an alarm is active
+	blockMu     sync.Mutex
+	unblock     chan struct{} // guarded by blockMu: closed when the alarm clears
+	sentBlocked bool          // guarded by blockMu: connection.blocked was sent
+	stopAlarms  func()        // owned by readLoop
 
 	writerDone chan struct{} // closed when writeLoop returns
 	stopWriter chan struct{} // closed by readLoop to make writeLoop flush and return
@@ -96,6 +106,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		channels:   make(map[uint16]*channel),
 		writerDone: make(chan struct{}),
 		stopWriter: make(chan struct{}),
+		kill:       make(chan struct{}),
 	}
 	c.hr = &deadlineReader{nc: nc}
 	c.r = wire.NewFrameReader(c.hr, s.cfg.FrameMax)
@@ -122,6 +133,7 @@ func (c *conn) serve() {
 	c.log.Info().Str("user", c.user.Name).Str("vhost", c.vhostName).Str("client", c.clientName).
 		Uint32("frame_max", c.frameMax).Uint16("channel_max", c.channelMax).
 		Dur("heartbeat", c.heartbeat).Msg("connection opened")
+	c.watchAlarms()
 	closeCode = c.readLoop()
 }
 
@@ -129,6 +141,9 @@ func (c *conn) serve() {
 // consumers are cancelled and unacked messages requeued), exclusive queues,
 // the writer and the socket.
 func (c *conn) teardown(code uint16) {
+	if c.stopAlarms != nil {
+		c.stopAlarms()
+	}
 	for id, ch := range c.channels {
 		ch.teardown()
 		delete(c.channels, id)
@@ -158,6 +173,7 @@ func (c *conn) forceClose(ex *wire.Exception) {
 	if !c.forced.CompareAndSwap(nil, ex) {
 		return
 	}
+	c.killOnce.Do(func() { close(c.kill) })
 	c.sendMethod(0, &wire.ConnectionClose{ReplyCode: ex.Code, ReplyText: closeText(ex)})
 	c.hr.timeout.Store(int64(c.srv.cfg.CloseTimeout))
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.CloseTimeout))

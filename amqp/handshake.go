@@ -242,6 +242,8 @@ func (c *conn) serverProperties() wire.Table {
 		"consumer_cancel_notify":       true,
 		"authentication_failure_close": true,
 		"per_consumer_qos":             true,
+		"consumer_priorities":          true,
+		"connection.blocked":           true,
 	}
 	product, version := "RabbitMQ", RabbitMQVersion
 	if c.srv.cfg.ReportWarren {

@@ -1,6 +1,8 @@
 package amqp
 
 import (
+	"sync"
+
 	"github.com/warrenmq/warren/amqp/wire"
 	"github.com/warrenmq/warren/vhost"
 )
@@ -23,6 +25,7 @@ type publishing struct {
 	size      uint64 // announced body size
 	got       uint64 // body bytes received
 	tooLarge  bool   // body is counted but not kept; 406 when complete
+	invalid   error  // a property RabbitMQ refuses (user-id, expiration); raised when complete
 }
 
 // unexpected reports a frame that does not fit the content sequence; RabbitMQ's
@@ -69,6 +72,13 @@ func (ch *channel) onHeader(payload []byte) error {
 	}
 	p := &ch.pub
 	p.size = h.BodySize
+	pv := h.Scan()
+	if pv.UserID != nil && string(pv.UserID) != ch.c.user.Name {
+		// RW:docs/validated-user-id.md; rabbit_channel:check_user_id_header/2.
+		p.invalid = wire.Soft(wire.PreconditionFailed, "user_id property set to '%s' but authenticated user was '%s'", pv.UserID, ch.c.user.Name)
+	} else if pv.Expiration != nil {
+		p.invalid = vhost.CheckExpiration(pv.Expiration)
+	}
 	if h.BodySize > uint64(ch.c.srv.cfg.MaxMessageSize) {
 		p.tooLarge = true
 	} else {
@@ -81,8 +91,8 @@ func (ch *channel) onHeader(payload []byte) error {
 			Flags:      h.Flags,
 			Props:      buf[:len(h.Props):len(h.Props)],
 			Body:       buf[len(h.Props):len(h.Props)],
-			Persistent: h.DeliveryMode() == 2,
-			Priority:   h.Priority(),
+			Persistent: pv.DeliveryMode == 2,
+			Priority:   pv.Priority,
 		}
 	}
 	if h.BodySize == 0 {
@@ -122,6 +132,18 @@ func (ch *channel) published() error {
 		ex.ClassID, ex.MethodID = 60, 40
 		return ex
 	}
+	if p.invalid != nil {
+		if ex, ok := p.invalid.(*wire.Exception); ok {
+			ex.ClassID, ex.MethodID = 60, 40
+		}
+		return p.invalid
+	}
+	if ch.c.blocked.Load() {
+		// A resource alarm is set: this publish goes through, then reading
+		// from this publisher stops until the alarm clears
+		// (rabbit_reader's 'blocked' state).
+		defer ch.c.waitUnblocked()
+	}
 	if ch.tx {
 		ch.txPubs = append(ch.txPubs, txPublish{m: p.msg, mandatory: p.mandatory})
 		return nil
@@ -130,26 +152,105 @@ func (ch *channel) published() error {
 }
 
 // route publishes m and answers as RabbitMQ does: basic.return for an
-// unroutable mandatory message, then the confirm.
+// unroutable mandatory message, then the confirm, which for a persistent
+// message in a durable queue waits until the store has synced it.
 func (ch *channel) route(m *vhost.Message, mandatory bool) error {
-	routed, err := ch.c.vhost.Publish(m)
-	if err != nil {
-		if ex, ok := err.(*wire.Exception); ok && ex.ClassID == 0 {
-			ex.ClassID, ex.MethodID = 60, 40
+	if ch.publisher == nil {
+		ch.publisher = ch.c.vhost.NewPublisher()
+	}
+	if !ch.confirm {
+		routed, _, err := ch.publisher.PublishFor(m, noWaiter{}, 0)
+		if err != nil {
+			return publishErr(err)
 		}
-		return err
+		if !routed && mandatory {
+			ch.sendReturn(m, wire.NoRoute, "NO_ROUTE")
+		}
+		return nil
+	}
+	// The sequence number goes into ch.waiting before the publish, so that
+	// a Stored racing this goroutine finds it, and no confirm covers it
+	// until it leaves ch.waiting.
+	ch.mu.Lock()
+	ch.pubSeq++
+	seq := ch.pubSeq
+	ch.waiting = append(ch.waiting, seq)
+	ch.mu.Unlock()
+	routed, pending, err := ch.publisher.PublishFor(m, ch, seq)
+	if err != nil {
+		return publishErr(err)
 	}
 	if !routed && mandatory {
+		// Before the confirm: RW:docs/confirms.md.
 		ch.sendReturn(m, wire.NoRoute, "NO_ROUTE")
 	}
-	if ch.confirm {
-		ch.pubSeq++
-		if !ch.dirty {
-			ch.dirty = true
-			ch.c.dirty = append(ch.c.dirty, ch)
-		}
+	if !pending {
+		ch.mu.Lock()
+		ch.waiting = ch.waiting[:len(ch.waiting)-1] // still the last: only this goroutine appends
+		ch.mu.Unlock()
+	}
+	if !ch.dirty {
+		ch.dirty = true
+		ch.c.dirty = append(ch.c.dirty, ch)
 	}
 	return nil
+}
+
+func publishErr(err error) error {
+	if ex, ok := err.(*wire.Exception); ok && ex.ClassID == 0 {
+		ex.ClassID, ex.MethodID = 60, 40
+	}
+	return err
+}
+
+// noWaiter is the Waiter of publishes nobody confirms.
+type noWaiter struct{}
+
+func (noWaiter) Stored(uint64, error) {}
+
+// Stored implements vhost.Waiter: the publish numbered seq is on disk, or
+// failed. Called from the store's goroutine, in publish order.
+func (ch *channel) Stored(seq uint64, err error) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if len(ch.waiting) == 0 || ch.waiting[0] != seq {
+		// Cannot happen while Stored keeps publish order; never confirm
+		// out of turn.
+		ch.c.log.Error().Uint64("seq", seq).Msg("store confirmed a publish out of order")
+		return
+	}
+	ch.waiting = ch.waiting[1:]
+	if ch.closed {
+		return
+	}
+	if err != nil {
+		ch.confirmLocked(seq - 1)
+		ch.c.log.Error().Err(err).Uint64("seq", seq).Msg("message could not be stored: nacked")
+		nack := wire.BasicNack{DeliveryTag: seq}
+		ch.c.sendMethod(ch.id, &nack)
+		ch.ackedTo = seq
+	}
+	ch.confirmLocked(ch.confirmableLocked())
+}
+
+// confirmableLocked is the highest sequence number every publish up to which
+// may be confirmed.
+func (ch *channel) confirmableLocked() uint64 {
+	if len(ch.waiting) > 0 {
+		return ch.waiting[0] - 1
+	}
+	return ch.pubSeq
+}
+
+// confirmLocked sends one basic.ack covering every publish up to upTo not
+// yet confirmed (multiple=true when it covers more than one).
+func (ch *channel) confirmLocked(upTo uint64) {
+	if upTo <= ch.ackedTo {
+		return
+	}
+	ack := wire.BasicAck{DeliveryTag: upTo, Multiple: upTo-ch.ackedTo > 1}
+	ch.ackedTo = upTo
+	ch.c.sendMethod(ch.id, &ack)
 }
 
 func (ch *channel) sendReturn(m *vhost.Message, code uint16, text string) {
@@ -162,31 +263,67 @@ func (ch *channel) sendReturn(m *vhost.Message, code uint16, text string) {
 	})
 }
 
-// flushConfirms sends one basic.ack covering every publish confirmed since
-// the last flush (multiple=true when it covers more than one).
+// flushConfirms runs at the end of a read batch: it confirms the publishes of
+// the batch that need not wait for the disk.
 func (ch *channel) flushConfirms() {
 	ch.dirty = false
-	if ch.closing || ch.pubSeq == ch.ackedTo {
+	if ch.closing {
 		return
 	}
-	ack := wire.BasicAck{DeliveryTag: ch.pubSeq, Multiple: ch.pubSeq-ch.ackedTo > 1}
-	ch.ackedTo = ch.pubSeq
-	ch.send(&ack)
+	ch.mu.Lock()
+	ch.confirmLocked(ch.confirmableLocked())
+	ch.mu.Unlock()
 }
 
-// commit applies a transaction: publishes in order, then acks.
+// commit applies a transaction: publishes in order, then acks. commit-ok
+// goes out only once every persistent message is on disk: readLoop waits.
 func (ch *channel) commit() error {
 	pubs, acks := ch.txPubs, ch.txAcks
 	ch.txPubs, ch.txAcks = nil, nil
+	if len(pubs) > 0 && ch.publisher == nil {
+		ch.publisher = ch.c.vhost.NewPublisher()
+	}
+	var w txWaiter
 	for _, p := range pubs {
-		if err := ch.route(p.m, p.mandatory); err != nil {
-			return err
+		w.wg.Add(1)
+		routed, pending, err := ch.publisher.PublishFor(p.m, &w, 0)
+		if !pending {
+			w.wg.Done()
 		}
+		if err != nil {
+			w.wg.Wait()
+			return publishErr(err)
+		}
+		if !routed && p.mandatory {
+			ch.sendReturn(p.m, wire.NoRoute, "NO_ROUTE")
+		}
+	}
+	w.wg.Wait()
+	if w.err != nil {
+		return wire.Hard(wire.InternalError, "tx.commit could not store its messages: %v", w.err)
 	}
 	for _, a := range acks {
 		ch.settleTx(a)
 	}
 	return nil
+}
+
+// txWaiter waits for a commit's persistent messages.
+type txWaiter struct {
+	wg  sync.WaitGroup
+	mu  sync.Mutex
+	err error
+}
+
+func (w *txWaiter) Stored(_ uint64, err error) {
+	if err != nil {
+		w.mu.Lock()
+		if w.err == nil {
+			w.err = err
+		}
+		w.mu.Unlock()
+	}
+	w.wg.Done()
 }
 
 func (ch *channel) rollback() {
