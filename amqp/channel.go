@@ -24,6 +24,7 @@ type channel struct {
 	txPubs    []txPublish
 	txAcks    []txAck
 	lastQueue string // the queue last declared on this channel ("" names it)
+	replyKey  string // this channel's direct reply-to address, when it consumes replies
 	prefetch  uint16 // basic.qos global=false: for consumers created from now on
 	kicks     []*vhost.Queue
 	settle    []record
@@ -145,6 +146,10 @@ func (ch *channel) handle(m wire.Method) error {
 	case *wire.QueueDeclare:
 		if p := testPanicQueue.Load(); p != nil && *p == m.Queue {
 			panic("amqp: test panic on queue.declare " + m.Queue)
+		}
+		if m.Passive && m.Queue == replyQueue {
+			// The pseudo-queue exists (clients probe for direct reply-to).
+			return ch.reply(nil, m.NoWait, &wire.QueueDeclareOk{Queue: replyQueue})
 		}
 		info, err := ch.c.vhost.DeclareQueue(ch.c.owner, m.Queue, m.Passive, m.Durable, m.Exclusive, m.AutoDelete, m.Arguments)
 		if err != nil {
@@ -299,8 +304,11 @@ func (ch *channel) teardown() {
 	ch.mu.Unlock()
 
 	for _, co := range consumers {
-		co.q.Cancel(co, co.tag)
+		if co.q != nil {
+			co.q.Cancel(co, co.tag)
+		}
 	}
+	ch.dropReply()
 	requeue(recs)
 	ch.txPubs, ch.txAcks = nil, nil
 }

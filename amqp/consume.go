@@ -118,6 +118,9 @@ func (ch *channel) onConsume(m *wire.BasicConsume) error {
 			return wire.Hard(wire.NotAllowed, "attempt to reuse consumer tag '%s'", m.ConsumerTag)
 		}
 	}
+	if qname == replyQueue {
+		return ch.consumeReply(m)
+	}
 	co := &consumer{ch: ch, noAck: m.NoAck, prefetch: ch.prefetch}
 	tag, q, err := ch.c.vhost.Consume(ch.c.owner, qname, m.ConsumerTag, co, m.Exclusive, m.NoAck, m.Arguments)
 	if err != nil {
@@ -143,7 +146,10 @@ func (ch *channel) onCancel(m *wire.BasicCancel) error {
 	co := ch.consumers[m.ConsumerTag]
 	delete(ch.consumers, m.ConsumerTag)
 	ch.mu.Unlock()
-	if co != nil {
+	switch {
+	case co != nil && co.q == nil:
+		ch.dropReply()
+	case co != nil:
 		co.q.Cancel(co, co.tag)
 	}
 	// Cancelling an unknown tag is not an error (RabbitMQ replies cancel-ok).

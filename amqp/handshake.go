@@ -244,6 +244,7 @@ func (c *conn) serverProperties() wire.Table {
 		"per_consumer_qos":             true,
 		"consumer_priorities":          true,
 		"connection.blocked":           true,
+		"direct_reply_to":              true,
 	}
 	product, version := "RabbitMQ", RabbitMQVersion
 	if c.srv.cfg.ReportWarren {

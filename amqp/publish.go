@@ -1,6 +1,7 @@
 package amqp
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/warrenmq/warren/amqp/wire"
@@ -26,6 +27,7 @@ type publishing struct {
 	got       uint64 // body bytes received
 	tooLarge  bool   // body is counted but not kept; 406 when complete
 	invalid   error  // a property RabbitMQ refuses (user-id, expiration); raised when complete
+	replyTo   bool   // reply-to is amq.rabbitmq.reply-to: rewrite it (replyto.go)
 }
 
 // unexpected reports a frame that does not fit the content sequence; RabbitMQ's
@@ -79,6 +81,7 @@ func (ch *channel) onHeader(payload []byte) error {
 	} else if pv.Expiration != nil {
 		p.invalid = vhost.CheckExpiration(pv.Expiration)
 	}
+	p.replyTo = string(pv.ReplyTo) == replyQueue
 	if h.BodySize > uint64(ch.c.srv.cfg.MaxMessageSize) {
 		p.tooLarge = true
 	} else {
@@ -138,6 +141,11 @@ func (ch *channel) published() error {
 		}
 		return p.invalid
 	}
+	if p.replyTo {
+		if err := ch.rewriteReplyTo(p.msg); err != nil {
+			return publishErr(err)
+		}
+	}
 	if ch.c.blocked.Load() {
 		// A resource alarm is set: this publish goes through, then reading
 		// from this publisher stops until the alarm clears
@@ -159,7 +167,7 @@ func (ch *channel) route(m *vhost.Message, mandatory bool) error {
 		ch.publisher = ch.c.vhost.NewPublisher()
 	}
 	if !ch.confirm {
-		routed, _, err := ch.publisher.PublishFor(m, noWaiter{}, 0)
+		routed, _, err := ch.publish(m, noWaiter{}, 0)
 		if err != nil {
 			return publishErr(err)
 		}
@@ -176,7 +184,7 @@ func (ch *channel) route(m *vhost.Message, mandatory bool) error {
 	seq := ch.pubSeq
 	ch.waiting = append(ch.waiting, seq)
 	ch.mu.Unlock()
-	routed, pending, err := ch.publisher.PublishFor(m, ch, seq)
+	routed, pending, err := ch.publish(m, ch, seq)
 	if err != nil {
 		return publishErr(err)
 	}
@@ -194,6 +202,15 @@ func (ch *channel) route(m *vhost.Message, mandatory bool) error {
 		ch.c.dirty = append(ch.c.dirty, ch)
 	}
 	return nil
+}
+
+// publish hands m to the broker core, or straight to a direct reply-to
+// consumer.
+func (ch *channel) publish(m *vhost.Message, w vhost.Waiter, token uint64) (routed, pending bool, err error) {
+	if m.Exchange == "" && strings.HasPrefix(m.RoutingKey, replyPrefix) {
+		return ch.routeReply(m), false, nil
+	}
+	return ch.publisher.PublishFor(m, w, token)
 }
 
 func publishErr(err error) error {
@@ -286,7 +303,7 @@ func (ch *channel) commit() error {
 	var w txWaiter
 	for _, p := range pubs {
 		w.wg.Add(1)
-		routed, pending, err := ch.publisher.PublishFor(p.m, &w, 0)
+		routed, pending, err := ch.publish(p.m, &w, 0)
 		if !pending {
 			w.wg.Done()
 		}

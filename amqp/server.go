@@ -72,6 +72,8 @@ type Server struct {
 		conns     map[*conn]struct{}
 	}
 	connWG sync.WaitGroup
+
+	replies replyRegistry // direct reply-to consumers
 }
 
 // NewServer returns a server for cfg.Broker.

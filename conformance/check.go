@@ -53,6 +53,7 @@ var Checks = concat(
 	propertiesChecks,
 	confirmChecks,
 	txChecks,
+	replyToChecks,
 )
 
 func concat(lists ...[]Check) []Check {
