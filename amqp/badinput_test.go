@@ -97,7 +97,7 @@ func TestBadInput(t *testing.T) {
 		{name: "channel-above-channel-max", send: wire.AppendMethodFrame(nil, 2048, &wire.ChannelOpen{}), conn: wire.NotAllowed, rabbit: "opens the channel: it limits the number of channels, not their numbers"},
 		{name: "content-header-without-publish", channel: true, send: wire.AppendHeaderFrame(nil, 1, 60, 3, 0, nil), conn: wire.UnexpectedFrame},
 		{name: "body-without-publish", channel: true, send: frame(wire.FrameBody, 1, []byte("abc")), conn: wire.UnexpectedFrame},
-		{name: "body-longer-than-announced", channel: true, send: publishFrames(1, "", "q", []byte("too long"), 3), conn: wire.UnexpectedFrame, rabbit: "accepts the frame and routes the message"},
+		{name: "body-longer-than-announced", channel: true, send: publishFrames(1, "", "q", []byte("too long"), 3), conn: wire.UnexpectedFrame, rabbit: "answers 505 only at the next method frame"},
 		{name: "method-instead-of-body", channel: true, send: append(wire.AppendHeaderFrame(wire.AppendMethodFrame(nil, 1, &wire.BasicPublish{RoutingKey: "q"}), 1, 60, 3, 0, nil), wire.AppendMethodFrame(nil, 1, &wire.BasicQos{})...), conn: wire.UnexpectedFrame},
 		// RabbitMQ's rabbit_reader answers a heartbeat on a non-zero channel
 		// with unexpected_frame (505), not the spec's 501.
