@@ -3,6 +3,8 @@ package amqp
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"net"
 	"os"
 	"runtime"
 	"strings"
@@ -290,4 +292,65 @@ func TestPanicClosesOnlyThatConnection(t *testing.T) {
 		t.Fatal("other connection: want queue.declare-ok")
 	}
 	checkServed(t, addr)
+}
+
+// remoteConn pretends to come from another host; no traffic leaves the
+// machine.
+type remoteConn struct{ net.Conn }
+
+func (remoteConn) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 40000} }
+
+// guest may log in from loopback only (RabbitMQ's loopback_users).
+func TestGuestIsLoopbackOnly(t *testing.T) {
+	srv, _ := startServer(t, Config{})
+	for _, remote := range []bool{false, true} {
+		client, server := net.Pipe()
+		var nc net.Conn = server
+		if remote {
+			nc = remoteConn{server}
+		}
+		c := newConn(srv, nc)
+		c.caps.authFailureClose = true
+		_, err := c.authenticate("PLAIN", []byte("\x00guest\x00guest"))
+		client.Close()
+		server.Close()
+		switch {
+		case !remote && err != nil:
+			t.Fatalf("guest from loopback refused: %v", err)
+		case remote && err == nil:
+			t.Fatal("guest logged in from 192.0.2.7")
+		case remote:
+			var ex *wire.Exception
+			if !errors.As(err, &ex) || ex.Code != wire.AccessRefused {
+				t.Fatalf("guest from 192.0.2.7: %v, want 403", err)
+			}
+		}
+	}
+}
+
+// Bad input leaves no goroutine behind: after a burst of hostile
+// connections the server is back to its idle goroutine count.
+func TestBadInputLeavesNoGoroutines(t *testing.T) {
+	_, addr := startServer(t, Config{})
+	checkServed(t, addr) // warm up lazily started goroutines
+	base := runtime.NumGoroutine()
+	for range 20 {
+		rc := dialRaw(t, addr)
+		rc.open()
+		rc.openChannel(1)
+		rc.write(frame(wire.FrameMethod, 1, []byte{0, 50, 0, 10, 0}))
+		rc.expectConnClose(wire.FrameError)
+		rc.nc.Close()
+		rc = dialRaw(t, addr)
+		rc.write([]byte("GET / HTTP/1.1\r\n\r\n"))
+		rc.expectEOF()
+		rc.nc.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > base {
+		t.Fatalf("%d goroutines after the burst, %d before", n, base)
+	}
 }

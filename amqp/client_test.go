@@ -260,3 +260,58 @@ func TestAlarmBlocksPublishers(t *testing.T) {
 		t.Fatal("publish not resumed after the alarm cleared")
 	}
 }
+
+// A consumer that reads slowly makes its connection's outbox pass the
+// high-water mark: queues stop delivering to it, and resume when the writer
+// drains, so every message arrives once and in order.
+func TestSlowConsumerGetsEverything(t *testing.T) {
+	url := warrentest.Start(t)
+	conn, err := amqp091.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 6000
+	body := make([]byte, 1024) // 6 MiB in all: several times the outbox high-water mark
+	pubConn, err := amqp091.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pubConn.Close()
+	pub, err := pubConn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		body[0], body[1] = byte(i>>8), byte(i)
+		if err := pub.Publish("", q.Name, false, false, amqp091.Publishing{Body: body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deliveries, err := ch.Consume(q.Name, "", true, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(30 * time.Second)
+	for i := range n {
+		select {
+		case d := <-deliveries:
+			if got := int(d.Body[0])<<8 | int(d.Body[1]); got != i {
+				t.Fatalf("delivery %d carries message %d", i, got)
+			}
+			if i%1000 == 0 {
+				time.Sleep(20 * time.Millisecond) // let the broker's outbox fill up
+			}
+		case <-deadline:
+			t.Fatalf("got %d of %d messages", i, n)
+		}
+	}
+}
