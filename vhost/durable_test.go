@@ -560,3 +560,138 @@ func TestAddVHostSurvivesRestart(t *testing.T) {
 		t.Fatal("deleted vhost came back")
 	}
 }
+
+// chanConsumer hands deliveries to a goroutine (Deliver must not block or call vhost).
+type chanConsumer struct{ ch chan Delivery }
+
+func (c *chanConsumer) Deliver(d Delivery) bool {
+	select {
+	case c.ch <- d:
+		return true
+	default:
+		return false
+	}
+}
+func (c *chanConsumer) Cancelled(*Queue, string) {}
+
+// TestDurableConcurrencyLeavesNothingBehind: publishers, acking and requeueing consumers
+// and paging (tiny budget; the consumers start late, so a backlog builds) run concurrently; once every message is acked, a
+// restart finds every queue empty: no store entry outlived its message (an ack applied
+// before its enqueue would leave one), and every publish was confirmed in order.
+func TestDurableConcurrencyLeavesNothingBehind(t *testing.T) {
+	d := newDisk(t, Config{MemoryBudget: 64 << 10})
+	v := d.v()
+	must(t, v.DeclareExchange("f", "fanout", false, true, false, false, nil))
+	const queues, publishers = 3, 4
+	perPub := 1500
+	if raceEnabled {
+		perPub = 400
+	}
+	for i := range queues {
+		name := fmt.Sprint("q", i)
+		if _, err := v.DeclareQueue(nil, name, false, true, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		must(t, v.BindQueue(nil, name, "f", "", nil))
+	}
+	total := publishers * perPub // per queue
+	var acked sync.WaitGroup
+	acked.Add(queues * total)
+	stop, gate := make(chan struct{}), make(chan struct{})
+	var workers sync.WaitGroup
+	for i := range queues {
+		c := &chanConsumer{ch: make(chan Delivery, 512)}
+		if _, _, err := v.Consume(nil, fmt.Sprint("q", i), "c", c, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			<-gate
+			n := 0
+			for {
+				select {
+				case dl := <-c.ch:
+					n++
+					if n%7 == 0 && !dl.Redelivered {
+						dl.Queue.Requeue(dl.Entry)
+					} else {
+						dl.Queue.Ack(dl.Entry)
+						acked.Done()
+					}
+					dl.Queue.Kick()
+				case <-stop:
+					return
+				}
+			}
+		}()
+	}
+	recs := make([]*recorder, publishers)
+	var pubs sync.WaitGroup
+	for p := range publishers {
+		recs[p] = &recorder{done: make(chan struct{}), want: perPub / 2}
+		pubs.Add(1)
+		go func() {
+			defer pubs.Done()
+			pub := v.NewPublisher()
+			for i := range perPub {
+				var m *Message
+				if i%2 == 0 {
+					m = persistent(t, "f", "", fmt.Sprint(p, "-", i), nil)
+				} else {
+					m = &Message{Exchange: "f", Body: []byte("t")}
+				}
+				if _, _, err := pub.PublishFor(m, recs[p], uint64(i)); err != nil {
+					t.Error(err)
+					return
+				}
+				if p == 0 && i == perPub/2 {
+					close(gate)
+				}
+			}
+		}()
+	}
+	pubs.Wait()
+	paged := 0
+	for i := range queues {
+		q := v.Queue(fmt.Sprint("q", i))
+		q.mu.Lock()
+		paged += q.mu.paged
+		q.mu.Unlock()
+	}
+	t.Logf("%d messages on disk only when the publishers finished", paged)
+	waitDone := make(chan struct{})
+	go func() { acked.Wait(); close(waitDone) }()
+	select {
+	case <-waitDone:
+	case <-time.After(60 * time.Second):
+		t.Fatal("not every message was delivered and acked")
+	}
+	close(stop)
+	workers.Wait()
+	for p, r := range recs {
+		select {
+		case <-r.done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("publisher %d: not every persistent publish was confirmed", p)
+		}
+		for i, tok := range r.tokens {
+			if tok != uint64(2*i) || r.errs[i] != nil {
+				t.Fatalf("publisher %d: Stored #%d for token %d (%v)", p, i, tok, r.errs[i])
+			}
+		}
+	}
+	if mem := d.b.pst.mem.Load(); mem != 0 {
+		t.Fatalf("%d bytes still accounted in memory", mem)
+	}
+	v = d.restart()
+	for i := range queues {
+		if info, err := v.DeclareQueue(nil, fmt.Sprint("q", i), true, false, false, false, nil); err != nil || info.Messages != 0 {
+			t.Fatalf("q%d after restart: %+v %v", i, info, err)
+		}
+	}
+	err := d.st.Queues(func(ix string) error { return fmt.Errorf("index %x still has entries", ix) })
+	if err != nil {
+		t.Fatal(err)
+	}
+}
