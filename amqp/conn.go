@@ -49,6 +49,7 @@ type conn struct {
 	last     *channel   // the channel of the previous frame: most frames follow one
 	dirty    []*channel // channels with confirms to flush at the end of a read batch
 	closing  bool       // connection.close sent; waiting for close-ok
+	released bool       // exclusive queues deleted
 	scratch  []byte
 
 	// forced is set by Shutdown (from another goroutine), which has sent
@@ -148,9 +149,7 @@ func (c *conn) teardown(code uint16) {
 		ch.teardown()
 		delete(c.channels, id)
 	}
-	if c.vhost != nil && c.owner != nil {
-		c.vhost.OwnerClosed(c.owner)
-	}
+	c.releaseExclusive()
 	c.out.mu.Lock()
 	c.out.closed = true
 	c.out.blocked = nil
@@ -164,6 +163,16 @@ func (c *conn) teardown(code uint16) {
 	<-c.writerDone
 	if c.user != nil {
 		c.log.Info().Uint16("code", code).Msg("connection closed")
+	}
+}
+
+// releaseExclusive deletes the connection's exclusive queues, once. As in
+// rabbit_reader's close_connection, it runs before connection.close-ok is
+// sent, so a client that saw close-ok finds them gone.
+func (c *conn) releaseExclusive() {
+	if c.vhost != nil && c.owner != nil && !c.released {
+		c.released = true
+		c.vhost.OwnerClosed(c.owner)
 	}
 }
 
@@ -410,6 +419,7 @@ func (c *conn) onConnMethod(m wire.Method) error {
 			ch.teardown()
 			c.removeChannel(ch)
 		}
+		c.releaseExclusive()
 		c.sendMethod(0, &wire.ConnectionCloseOk{})
 		c.log.Debug().Uint16("client_code", m.ReplyCode).Str("client_text", m.ReplyText).Msg("client closed connection")
 		return errClientClosed
