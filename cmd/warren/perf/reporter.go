@@ -55,7 +55,7 @@ func (rep *reporter) line(now time.Time) {
 	del = rep.r.delivered()
 	secs := now.Sub(rep.last).Seconds()
 	if w := rep.r.cfg.Live; w != nil && secs > 0 {
-		fmt.Fprintf(w, "%4.0fs  published %8.0f/s  confirmed %8.0f/s  delivered %8.0f/s",
+		fmt.Fprintf(w, "%5.1fs  published %8.0f/s  confirmed %8.0f/s  delivered %8.0f/s",
 			now.Sub(rep.start).Seconds(), float64(pub-rep.pub)/secs, float64(conf-rep.conf)/secs, float64(del-rep.del)/secs)
 		if rep.interval.total() > 0 {
 			fmt.Fprintf(w, "  latency p50 %.3f ms  p99 %.3f ms",
@@ -68,8 +68,14 @@ func (rep *reporter) line(now time.Time) {
 	rep.interval = counts{}
 }
 
-// finish gathers the last latencies once the consumers have stopped.
-func (rep *reporter) finish() {
+// finish gathers the last latencies once the consumers have stopped, and prints the
+// last part-second up to end, the end of the measurement, if it is not too short to
+// mean anything.
+func (rep *reporter) finish(end time.Time) {
+	if end.Sub(rep.last) >= 100*time.Millisecond {
+		rep.line(end)
+		return
+	}
 	rep.gather()
 	rep.total.add(&rep.interval)
 	rep.interval = counts{}

@@ -342,7 +342,7 @@ func (r *run) measure(parent context.Context) (*Summary, error) {
 	pwg.Wait()
 	sample() // waits for the AfterFunc's call if it is under way
 	<-repDone
-	rep.finish()
+	rep.finish(end)
 
 	s := r.summary(start, end, rep)
 	if cfg.BrokerPID > 0 && procErr == nil {
