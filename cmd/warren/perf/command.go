@@ -35,7 +35,7 @@ func Command() *cli.Command {
 			&cli.BoolFlag{Name: "no-ack", Aliases: []string{"a"}, Usage: "consume with no-ack"},
 			&cli.IntFlag{Name: "fanout", Usage: "publish to one fanout exchange bound to N queues (sets --queues N)"},
 			&cli.Float64Flag{Name: "rate", Aliases: []string{"r"}, Usage: "messages per second per producer (0: as fast as possible)"},
-			&cli.DurationFlag{Name: "duration", Aliases: []string{"z"}, Value: d.Duration, Usage: "stop after this long (0: only --count bounds the run)"},
+			&cli.DurationFlag{Name: "duration", Aliases: []string{"z"}, Value: d.Duration, Usage: "stop after this long (0: only --count bounds the run, the default when --count is given)"},
 			&cli.Int64Flag{Name: "count", Aliases: []string{"C"}, Usage: "publish this many messages in total, then wait for their deliveries (with no producers: consume this many)"},
 			&cli.StringFlag{Name: "queue-prefix", Usage: "queue name prefix (default: perf-<random>)"},
 			&cli.BoolFlag{Name: "durable", Usage: "declare durable queues (and exchange)"},
@@ -77,6 +77,9 @@ func action(cx *cli.Context) error {
 		Keep:         cx.Bool("keep"),
 		DrainTimeout: cx.Duration("drain-timeout"),
 		BrokerPID:    cx.Int("broker-pid"),
+	}
+	if cx.IsSet("count") && !cx.IsSet("duration") {
+		cfg.Duration = 0 // the count bounds the run
 	}
 	if !cx.Bool("quiet") {
 		cfg.Live = cx.App.ErrWriter

@@ -307,7 +307,7 @@ func TestCommandJSON(t *testing.T) {
 	var out, errOut bytes.Buffer
 	app := &cli.App{Commands: []*cli.Command{Command()}, Writer: &out, ErrWriter: &errOut}
 	err := app.Run([]string{"warren", "perf", "--url", url, "--count", "2000", "--producers", "2",
-		"--consumers", "2", "--confirm", "50", "--no-ack", "--size", "64", "--duration", "10s", "--json"})
+		"--consumers", "2", "--confirm", "50", "--no-ack", "--size", "64", "--json"})
 	if err != nil {
 		t.Fatal(err)
 	}
