@@ -54,6 +54,7 @@ var Checks = concat(
 	confirmChecks,
 	txChecks,
 	replyToChecks,
+	extensionChecks,
 )
 
 func concat(lists ...[]Check) []Check {
