@@ -695,3 +695,47 @@ func TestDurableConcurrencyLeavesNothingBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPagedMessagesExpire: messages of a TTL queue that went to disk (budget exceeded)
+// still expire and are dead-lettered without a consumer, as in memory; also after a
+// restart, measured from their publish time.
+func TestPagedMessagesExpire(t *testing.T) {
+	d := newDisk(t, Config{MemoryBudget: 1})
+	v := d.v()
+	must(t, v.DeclareExchange("dlx", "fanout", false, true, false, false, nil))
+	if _, err := v.DeclareQueue(nil, "dlq", false, true, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	must(t, v.BindQueue(nil, "dlq", "dlx", "", nil))
+	args := wire.Table{"x-message-ttl": int64(300), "x-dead-letter-exchange": "dlx"}
+	if _, err := v.DeclareQueue(nil, "ttl", false, true, false, false, args); err != nil {
+		t.Fatal(err)
+	}
+	const n = pageLow + 300 // some of them on disk
+	for i := range n {
+		publishM(t, v, persistent(t, "", "ttl", fmt.Sprint(i), nil))
+	}
+	q := v.Queue("ttl")
+	q.mu.Lock()
+	paged := q.mu.paged
+	q.mu.Unlock()
+	if paged == 0 {
+		t.Fatal("nothing went to disk")
+	}
+	v = d.restart()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		info, err := v.DeclareQueue(nil, "dlq", true, false, false, false, nil)
+		must(t, err)
+		if info.Messages == n {
+			left, _ := v.DeclareQueue(nil, "ttl", true, false, false, false, nil)
+			if left.Messages != 0 {
+				t.Fatalf("%d left in the TTL queue", left.Messages)
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	info, _ := v.DeclareQueue(nil, "dlq", true, false, false, false, nil)
+	t.Fatalf("%d of %d dead-lettered after their TTL", info.Messages, n)
+}

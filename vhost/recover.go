@@ -205,6 +205,13 @@ func (b *Broker) recover() error {
 	nq := 0
 	for _, v := range b.mu.vhosts {
 		nq += len(v.mu.queues)
+		for _, q := range v.mu.queues {
+			// A queue with a TTL pages its head in now, so that it expires without a
+			// consumer; the others when a consumer or basic.get comes (wantPageLocked).
+			q.mu.Lock()
+			q.wantPageLocked()
+			q.mu.Unlock()
+		}
 	}
 	b.log.Info().Int("vhosts", len(b.mu.vhosts)).Int("exchanges", nx).Int("queues", nq).Int("bindings", nb).
 		Int("messages", messages).Dur("took", time.Since(start)).Str("dir", st.Dir()).
@@ -260,6 +267,8 @@ func (b *Broker) DeleteVHost(name string) error {
 	if v == nil {
 		return nil
 	}
+	// Its permissions go and its connections are closed with 320 (session.go).
+	aerr := b.vhostDeleted(name)
 	// Recovery drops the records of a vhost that is gone, so the vhost record's deletion
 	// alone makes the rest durable; deleting the entities frees their space now.
 	var firstErr error
@@ -288,6 +297,9 @@ func (b *Broker) DeleteVHost(name string) error {
 	err := v.unlockCommit(nil)
 	if firstErr == nil {
 		firstErr = err
+	}
+	if firstErr == nil {
+		firstErr = aerr
 	}
 	v.close()
 	return firstErr

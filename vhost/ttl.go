@@ -95,6 +95,9 @@ func (q *Queue) expireTick() {
 	}
 	q.mu.timerAt = 0
 	q.dropExpiredLocked(0)
+	if q.mu.runs > 0 {
+		q.wantPageLocked() // the next messages to expire may be on disk
+	}
 	q.armLocked()
 	q.unlockFlush()
 }
