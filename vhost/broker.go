@@ -1,7 +1,6 @@
 package vhost
 
 import (
-	"crypto/subtle"
 	"errors"
 	"sync"
 	"time"
@@ -16,6 +15,9 @@ type Config struct {
 	Logger      zerolog.Logger
 	DefaultUser string // "guest" when empty
 	DefaultPass string // "guest" when empty
+	// LoopbackUsers may log in from loopback addresses only (RabbitMQ's loopback_users);
+	// nil means ["guest"], RabbitMQ's default; an empty non-nil slice means nobody.
+	LoopbackUsers []string
 
 	// Store keeps durable entities and persistent messages (issue 4); nil keeps everything
 	// in memory and touches no disk. The caller opens it before New and closes it after
@@ -51,21 +53,16 @@ type User struct {
 	LoopbackOnly bool
 }
 
-type account struct {
-	user *User  // immutable
-	pass []byte // immutable
-}
-
 // Broker holds users and virtual hosts.
 type Broker struct {
 	log zerolog.Logger // immutable
 	pst *persister     // immutable; nil in memory
 
 	alarms alarms // resource alarms (alarm.go); its own lock, taken after none
+	acl    acl    // users, permissions, sessions (users.go, session.go); acl.mu before mu
 
 	mu struct {
 		sync.RWMutex
-		users  map[string]*account
 		vhosts map[string]*VHost
 		closed bool
 	}
@@ -74,25 +71,21 @@ type Broker struct {
 // New creates a broker with RabbitMQ's blank-node defaults (RW:docs/access-control.md#default-state):
 // vhost "/" and the default user with full permissions on it.
 func New(cfg Config) (*Broker, error) {
-	user, pass := cfg.DefaultUser, cfg.DefaultPass
-	if user == "" {
-		user = "guest"
-	}
-	if pass == "" {
-		pass = "guest"
-	}
 	b := &Broker{log: cfg.Logger}
-	b.mu.users = map[string]*account{user: {
-		user: &User{Name: user, Tags: []string{"administrator"}, LoopbackOnly: user == "guest"},
-		pass: []byte(pass),
-	}}
+	b.acl.init(cfg.LoopbackUsers)
 	if cfg.Store == nil {
 		b.mu.vhosts = map[string]*VHost{"/": newVHost("/", b.log, nil)}
+		if err := b.recoverUsers(cfg); err != nil {
+			return nil, err
+		}
 		return b, nil
 	}
 	b.pst = newPersister(cfg)
 	b.mu.vhosts = map[string]*VHost{}
 	if err := b.recover(); err != nil {
+		return nil, err
+	}
+	if err := b.recoverUsers(cfg); err != nil {
 		return nil, err
 	}
 	b.pst.start(b)
@@ -120,36 +113,9 @@ func (b *Broker) Close() error {
 	return nil
 }
 
-// Authenticate checks a user's password (compared in constant time) and returns the user.
-func (b *Broker) Authenticate(user, pass string) (*User, error) {
-	b.mu.RLock()
-	a := b.mu.users[user]
-	closed := b.mu.closed
-	b.mu.RUnlock()
-	if closed {
-		return nil, ErrClosed
-	}
-	if a == nil || subtle.ConstantTimeCompare(a.pass, []byte(pass)) != 1 {
-		return nil, ErrAuth
-	}
-	return a.user, nil
-}
-
 // VHost returns the named virtual host, nil if there is none.
 func (b *Broker) VHost(name string) *VHost {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	return b.mu.vhosts[name]
-}
-
-// Permitted reports whether u may open vhost. For now every known user has full
-// permissions on every existing vhost (the blank-node default for guest on "/").
-func (b *Broker) Permitted(u *User, vhost string) bool {
-	if u == nil {
-		return false
-	}
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	a := b.mu.users[u.Name]
-	return a != nil && a.user == u && b.mu.vhosts[vhost] != nil
 }

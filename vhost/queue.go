@@ -111,6 +111,16 @@ var classicQueueArgs = []string{
 //     classic queue arguments must be equivalent (406);
 //   - an exclusive queue belongs to o and goes when o closes.
 func (v *VHost) DeclareQueue(o *Owner, name string, passive, durable, exclusive, autoDelete bool, args wire.Table) (QueueInfo, error) {
+	return v.declareQueue(o, name, passive, durable, exclusive, autoDelete, args, false)
+}
+
+// DeclareServerNamed declares a queue under a name from NewQueueName, for a caller that
+// checked permissions on the name first (RabbitMQ checks configure on the generated name).
+func (v *VHost) DeclareServerNamed(o *Owner, name string, durable, exclusive, autoDelete bool, args wire.Table) (QueueInfo, error) {
+	return v.declareQueue(o, name, false, durable, exclusive, autoDelete, args, true)
+}
+
+func (v *VHost) declareQueue(o *Owner, name string, passive, durable, exclusive, autoDelete bool, args wire.Table, serverNamed bool) (QueueInfo, error) {
 	if passive {
 		v.mu.RLock()
 		q := v.mu.queues[name]
@@ -125,7 +135,7 @@ func (v *VHost) DeclareQueue(o *Owner, name string, passive, durable, exclusive,
 	}
 	if name == "" {
 		name = genName("amq.gen")
-	} else if strings.HasPrefix(name, "amq.") {
+	} else if strings.HasPrefix(name, "amq.") && !serverNamed {
 		return QueueInfo{}, wire.Soft(wire.AccessRefused, "queue name '%s' contains reserved prefix 'amq.*'", name)
 	}
 	durable = durable && !exclusive
@@ -157,6 +167,10 @@ func (v *VHost) DeclareQueue(o *Owner, name string, passive, durable, exclusive,
 			return QueueInfo{}, err
 		}
 		return q.info(), nil
+	}
+	if err := v.checkQueueLimitLocked(name); err != nil {
+		v.mu.Unlock()
+		return QueueInfo{}, err
 	}
 	opts, err := validateQueueArgs(v.name, name, args)
 	if err != nil {

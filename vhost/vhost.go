@@ -31,8 +31,9 @@ type VHost struct {
 		last *entityWait  // the last entity batch issued
 	}
 
-	pool   sync.Pool   // of *Publisher, for Publish calls without a caller-held Publisher
-	closed atomic.Bool // set by Broker.Close: no expiry timer is armed any more
+	pool   sync.Pool                   // of *Publisher, for Publish calls without a caller-held Publisher
+	closed atomic.Bool                 // set by Broker.Close: no expiry timer is armed any more
+	limits atomic.Pointer[VHostLimits] // set by Broker.SetVHostLimits (vhosts.go); nil: none
 }
 
 // nextID numbers queues and exchanges process-wide; publish dedup sorts by it.
