@@ -739,3 +739,60 @@ func TestPagedMessagesExpire(t *testing.T) {
 	info, _ := v.DeclareQueue(nil, "dlq", true, false, false, false, nil)
 	t.Fatalf("%d of %d dead-lettered after their TTL", info.Messages, n)
 }
+
+// TestDeleteAndPurgeFreeTheStore: purging a queue with a paged backlog and deleting a
+// queue and an exchange leave nothing in the store once the janitor is done, and a
+// restart in between changes nothing.
+func TestDeleteAndPurgeFreeTheStore(t *testing.T) {
+	d := newDisk(t, Config{MemoryBudget: 1})
+	v := d.v()
+	must(t, v.DeclareExchange("x", "fanout", false, true, false, false, nil))
+	for _, q := range []string{"a", "b"} {
+		if _, err := v.DeclareQueue(nil, q, false, true, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		must(t, v.BindQueue(nil, q, "x", "", nil))
+	}
+	const n = 2000
+	for i := range n {
+		publishM(t, v, persistent(t, "x", "", fmt.Sprint(i), nil)) // stored once, shared by a and b
+	}
+	if got, err := v.PurgeQueue(nil, "a"); err != nil || got != n {
+		t.Fatalf("purge: %d %v", got, err)
+	}
+	if got, err := v.DeleteQueue(nil, "b", false, false); err != nil || got != n {
+		t.Fatalf("delete: %d %v", got, err)
+	}
+	must(t, v.DeleteExchange("x", false))
+	emptyStore := func() error {
+		var left []string
+		err := d.st.Queues(func(ix string) error {
+			k, _, _ := d.st.Count(ix)
+			left = append(left, fmt.Sprintf("%x:%d", ix, k))
+			return nil
+		})
+		if err == nil && len(left) > 0 {
+			err = fmt.Errorf("indexes left: %v", left)
+		}
+		bindings := 0
+		d.st.Entities(store.KindBinding, func(string, []byte) error { bindings++; return nil })
+		if err == nil && bindings > 0 {
+			err = fmt.Errorf("%d binding records left", bindings)
+		}
+		return err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for err := emptyStore(); err != nil; err = emptyStore() {
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	v = d.restart()
+	if info, err := v.DeclareQueue(nil, "a", true, false, false, false, nil); err != nil || info.Messages != 0 {
+		t.Fatalf("a after restart: %+v %v", info, err)
+	}
+	if err := emptyStore(); err != nil {
+		t.Fatal(err)
+	}
+}
