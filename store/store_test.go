@@ -681,3 +681,39 @@ func TestWriteFailureIsSticky(t *testing.T) {
 		t.Fatalf("second commit: %v, want the first failure %v", second, first)
 	}
 }
+
+func TestPurgeSomeInSteps(t *testing.T) {
+	s := openMem(t)
+	var b Batch
+	for i := range uint64(10) {
+		b.PutMessage(i+1, []byte("m"))
+		b.Enqueue("q", i+1, i+1)
+		b.MarkDelivered("q", i+1)
+	}
+	if err := s.CommitSync(&b); err != nil {
+		t.Fatal(err)
+	}
+	var steps []int
+	for range 5 {
+		n, err := s.PurgeSome("q", 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps = append(steps, n)
+		if n < 4 {
+			break
+		}
+	}
+	if fmt.Sprint(steps) != "[4 4 2]" {
+		t.Fatalf("steps %v, want [4 4 2]", steps)
+	}
+	if n, _, err := s.Count("q"); err != nil || n != 0 {
+		t.Fatalf("count %d %v", n, err)
+	}
+	if err := s.Queues(func(q string) error { return fmt.Errorf("queue %q left (delivered marks?)", q) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PurgeSome("q", 0); !errors.Is(err, ErrBadArgument) {
+		t.Fatalf("max 0: %v", err)
+	}
+}
