@@ -28,6 +28,7 @@ type channel struct {
 	prefetch  uint16 // basic.qos global=false: for consumers created from now on
 	kicks     []*vhost.Queue
 	settle    []record
+	permCache permCache // the last publish allowed (access.go)
 
 	mu sync.Mutex
 	// guarded by mu: delivery state, touched by whichever goroutine a queue
@@ -131,15 +132,27 @@ func (ch *channel) handle(m wire.Method) error {
 		return ch.recover(m.Requeue)
 
 	case *wire.ExchangeDeclare:
+		if err := ch.checkExchangeDeclare(m); err != nil {
+			return err
+		}
 		err := ch.c.vhost.DeclareExchange(m.Exchange, m.Type, m.Passive, m.Durable, m.AutoDelete, m.Internal, m.Arguments)
 		return ch.reply(err, m.NoWait, &wire.ExchangeDeclareOk{})
 	case *wire.ExchangeDelete:
+		if err := ch.checkExchangeDelete(m.Exchange); err != nil {
+			return err
+		}
 		err := ch.c.vhost.DeleteExchange(m.Exchange, m.IfUnused)
 		return ch.reply(err, m.NoWait, &wire.ExchangeDeleteOk{})
 	case *wire.ExchangeBind:
+		if err := ch.checkBind(false, m.Destination, m.Source, m.RoutingKey); err != nil {
+			return err
+		}
 		err := ch.c.vhost.BindExchange(m.Destination, m.Source, m.RoutingKey, m.Arguments)
 		return ch.reply(err, m.NoWait, &wire.ExchangeBindOk{})
 	case *wire.ExchangeUnbind:
+		if err := ch.checkBind(false, m.Destination, m.Source, m.RoutingKey); err != nil {
+			return err
+		}
 		err := ch.c.vhost.UnbindExchange(m.Destination, m.Source, m.RoutingKey, m.Arguments)
 		return ch.reply(err, m.NoWait, &wire.ExchangeUnbindOk{})
 
@@ -151,7 +164,7 @@ func (ch *channel) handle(m wire.Method) error {
 			// The pseudo-queue exists (clients probe for direct reply-to).
 			return ch.reply(nil, m.NoWait, &wire.QueueDeclareOk{Queue: replyQueue})
 		}
-		info, err := ch.c.vhost.DeclareQueue(ch.c.owner, m.Queue, m.Passive, m.Durable, m.Exclusive, m.AutoDelete, m.Arguments)
+		info, err := ch.declareQueue(m)
 		if err != nil {
 			return err
 		}
@@ -165,11 +178,17 @@ func (ch *channel) handle(m wire.Method) error {
 		if err != nil {
 			return err
 		}
+		if err := ch.checkBind(true, q, m.Exchange, m.RoutingKey); err != nil {
+			return err
+		}
 		err = ch.c.vhost.BindQueue(ch.c.owner, q, m.Exchange, m.RoutingKey, m.Arguments)
 		return ch.reply(err, m.NoWait, &wire.QueueBindOk{})
 	case *wire.QueueUnbind:
 		q, err := ch.queueName(m.Queue)
 		if err != nil {
+			return err
+		}
+		if err := ch.checkBind(true, q, m.Exchange, m.RoutingKey); err != nil {
 			return err
 		}
 		err = ch.c.vhost.UnbindQueue(ch.c.owner, q, m.Exchange, m.RoutingKey, m.Arguments)
@@ -179,11 +198,17 @@ func (ch *channel) handle(m wire.Method) error {
 		if err != nil {
 			return err
 		}
+		if err := ch.acc().Check(vhost.Read, vhost.KindQueue, q); err != nil {
+			return err
+		}
 		n, err := ch.c.vhost.PurgeQueue(ch.c.owner, q)
 		return ch.reply(err, m.NoWait, &wire.QueuePurgeOk{MessageCount: n})
 	case *wire.QueueDelete:
 		q, err := ch.queueName(m.Queue)
 		if err != nil {
+			return err
+		}
+		if err := ch.acc().Check(vhost.Configure, vhost.KindQueue, q); err != nil {
 			return err
 		}
 		n, err := ch.c.vhost.DeleteQueue(ch.c.owner, q, m.IfUnused, m.IfEmpty)

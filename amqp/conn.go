@@ -1,6 +1,7 @@
 package amqp
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +40,8 @@ type conn struct {
 	vhost      *vhost.VHost
 	vhostName  string
 	owner      *vhost.Owner
+	sess       *vhost.Session       // counts towards limits; closed by teardown
+	tls        *tls.ConnectionState // nil on a plain TCP connection
 	clientName string
 
 	// owned by readLoop
@@ -144,6 +147,9 @@ func (c *conn) serve() {
 func (c *conn) teardown(code uint16) {
 	if c.stopAlarms != nil {
 		c.stopAlarms()
+	}
+	if c.sess != nil {
+		c.sess.Close(len(c.channels))
 	}
 	for id, ch := range c.channels {
 		ch.teardown()
@@ -390,6 +396,9 @@ func (c *conn) channel(id uint16, m wire.Method) (*channel, error) {
 		if id > c.channelMax {
 			return nil, wire.Hard(wire.NotAllowed, "channel number %d exceeds the negotiated channel_max (%d)", id, c.channelMax)
 		}
+		if err := c.sess.OpenChannel(); err != nil {
+			return nil, err
+		}
 		ch = newChannel(c, id)
 		c.channels[id] = ch
 		c.last = ch
@@ -405,6 +414,9 @@ func (c *conn) channel(id uint16, m wire.Method) (*channel, error) {
 }
 
 func (c *conn) removeChannel(ch *channel) {
+	if c.channels[ch.id] == ch {
+		c.sess.CloseChannel()
+	}
 	delete(c.channels, ch.id)
 	if c.last == ch {
 		c.last = nil

@@ -121,6 +121,9 @@ func (ch *channel) onConsume(m *wire.BasicConsume) error {
 	if qname == replyQueue {
 		return ch.consumeReply(m)
 	}
+	if err := ch.acc().Check(vhost.Read, vhost.KindQueue, qname); err != nil {
+		return err
+	}
 	co := &consumer{ch: ch, noAck: m.NoAck, prefetch: ch.prefetch}
 	tag, q, err := ch.c.vhost.Consume(ch.c.owner, qname, m.ConsumerTag, co, m.Exclusive, m.NoAck, m.Arguments)
 	if err != nil {
@@ -162,6 +165,9 @@ func (ch *channel) onCancel(m *wire.BasicCancel) error {
 func (ch *channel) onGet(m *wire.BasicGet) error {
 	qname, err := ch.queueName(m.Queue)
 	if err != nil {
+		return err
+	}
+	if err := ch.acc().Check(vhost.Read, vhost.KindQueue, qname); err != nil {
 		return err
 	}
 	d, ok, remaining, err := ch.c.vhost.Get(ch.c.owner, qname, m.NoAck)

@@ -2,12 +2,15 @@ package amqp
 
 import (
 	"bytes"
+	"crypto/tls"
+	"errors"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/warrenmq/warren/amqp/wire"
@@ -18,6 +21,17 @@ import (
 // protocol header, start/start-ok (authentication), tune/tune-ok, open/open-ok.
 func (c *conn) handshake() error {
 	deadline := time.Now().Add(c.srv.cfg.HandshakeTimeout)
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		// The TLS handshake runs here, on the connection's goroutine and within the
+		// handshake timeout, not in the accept loop.
+		tc.SetDeadline(deadline)
+		if err := tc.Handshake(); err != nil {
+			return errTLSHandshake{err}
+		}
+		tc.SetWriteDeadline(time.Time{})
+		st := tc.ConnectionState()
+		c.tls = &st
+	}
 	c.nc.SetReadDeadline(deadline)
 
 	// §4.2.2: a protocol header we do not serve is answered with ours.
@@ -36,7 +50,7 @@ func (c *conn) handshake() error {
 		VersionMajor:     0,
 		VersionMinor:     9,
 		ServerProperties: c.serverProperties(),
-		Mechanisms:       "PLAIN AMQPLAIN",
+		Mechanisms:       c.mechanisms(),
 		Locales:          "en_US",
 	})
 
@@ -78,18 +92,16 @@ func (c *conn) handshake() error {
 	if !ok {
 		return unexpectedHandshake(m, "opening")
 	}
-	v := c.srv.cfg.Broker.VHost(open.VirtualHost)
-	if v == nil {
-		ex := wire.Hard(wire.NotAllowed, "vhost %s not found", open.VirtualHost)
-		ex.ClassID, ex.MethodID = open.ClassID(), open.MethodID()
-		return ex
+	sess, err := c.openSession(user, open.VirtualHost)
+	if err != nil {
+		var ex *wire.Exception
+		if errors.As(err, &ex) {
+			ex.ClassID, ex.MethodID = open.ClassID(), open.MethodID()
+		}
+		return err
 	}
-	if !c.srv.cfg.Broker.Permitted(user, open.VirtualHost) {
-		ex := wire.Hard(wire.AccessRefused, "access to vhost '%s' refused for user '%s'", open.VirtualHost, user.Name)
-		ex.ClassID, ex.MethodID = open.ClassID(), open.MethodID()
-		return ex
-	}
-	c.vhost, c.vhostName = v, open.VirtualHost
+	c.sess = sess
+	c.vhost, c.vhostName = sess.VHost(), open.VirtualHost
 	c.owner = vhost.NewOwner(fmt.Sprintf("%s -> %s", c.nc.RemoteAddr(), c.nc.LocalAddr()))
 	c.sendMethod(0, &wire.ConnectionOpenOk{})
 	c.nc.SetReadDeadline(time.Time{})
@@ -162,13 +174,19 @@ func (c *conn) authenticate(mechanism string, response []byte) (*vhost.User, err
 		}
 		name, _ = t["LOGIN"].(string)
 		pass, _ = t["PASSWORD"].(string)
+	case "EXTERNAL":
+		if !c.offersExternal() {
+			// Known to RabbitMQ but not offered: command_invalid, a silent close.
+			return nil, errSilentClose{"invalid authentication mechanism 'EXTERNAL'"}
+		}
+		return c.authenticateExternal()
 	default:
 		// rabbit_reader: command_invalid, then a silent close.
 		return nil, errSilentClose{fmt.Sprintf("unknown authentication mechanism '%s'", mechanism)}
 	}
 	u, err := c.srv.cfg.Broker.Authenticate(name, pass)
 	if err != nil {
-		return nil, c.authFailed(mechanism, name, fmt.Sprintf("user '%s' - invalid credentials", name))
+		return nil, c.authFailed(mechanism, name, strings.TrimPrefix(err.Error(), "vhost: "))
 	}
 	if u.LoopbackOnly && !isLoopback(c.nc.RemoteAddr()) {
 		return nil, c.authFailed(mechanism, name, fmt.Sprintf("user '%s' can only connect via localhost", name))
@@ -180,7 +198,10 @@ func (c *conn) authenticate(mechanism string, response []byte) (*vhost.User, err
 // authentication_failure_close, RabbitMQ's "safe" message; without it the
 // socket is just closed (handshakeFailed).
 func (c *conn) authFailed(mechanism, user, reason string) error {
-	c.log.Warn().Str("user", user).Str("mechanism", mechanism).Str("reason", reason).Msg("login refused")
+	delay, n := c.srv.fails.fail(c.nc.RemoteAddr(), time.Now())
+	c.log.Warn().Str("user", user).Str("mechanism", mechanism).Str("reason", reason).
+		Int("recent_failures", n).Dur("delay", delay).Msg("login refused")
+	c.waitFor(delay)
 	if !c.caps.authFailureClose {
 		return errSilentClose{reason}
 	}
@@ -258,5 +279,72 @@ func (c *conn) serverProperties() wire.Table {
 		"information":  fmt.Sprintf("warren %s, an AMQP 0-9-1 broker that follows RabbitMQ %s", Version, RabbitMQVersion),
 		"cluster_name": "warren@" + host,
 		"capabilities": caps,
+	}
+}
+
+// errTLSHandshake ends a connection whose TLS handshake failed (wrong CA, expired or
+// missing client certificate, not TLS at all).
+type errTLSHandshake struct{ err error }
+
+func (e errTLSHandshake) Error() string { return "amqp: TLS handshake failed: " + e.err.Error() }
+func (e errTLSHandshake) Unwrap() error { return e.err }
+
+// mechanisms is the connection.start mechanisms list.
+func (c *conn) mechanisms() string {
+	if c.offersExternal() {
+		return "PLAIN AMQPLAIN EXTERNAL"
+	}
+	return "PLAIN AMQPLAIN"
+}
+
+// offersExternal: EXTERNAL is offered on TLS connections when configured
+// (rabbit_auth_mechanism_ssl:should_offer/1 offers it on every TLS socket, with or
+// without a peer certificate, so that the refusal says why).
+func (c *conn) offersExternal() bool { return c.srv.cfg.ExternalAuth && c.tls != nil }
+
+// authenticateExternal logs in the user named by the client certificate's CN
+// (rabbit_auth_mechanism_ssl:init/1, handle_response/2). The certificate was verified
+// against the configured CAs during the TLS handshake.
+func (c *conn) authenticateExternal() (*vhost.User, error) {
+	const mech = "EXTERNAL"
+	if len(c.tls.PeerCertificates) == 0 || len(c.tls.VerifiedChains) == 0 {
+		return nil, c.authFailed(mech, "", "connection peer presented no TLS (x.509) certificate")
+	}
+	name := c.tls.PeerCertificates[0].Subject.CommonName
+	if name == "" {
+		return nil, c.authFailed(mech, "", "no name found")
+	}
+	u, err := c.srv.cfg.Broker.AuthenticateExternal(name)
+	if err != nil {
+		return nil, c.authFailed(mech, name, strings.TrimPrefix(err.Error(), "vhost: "))
+	}
+	if u.LoopbackOnly && !isLoopback(c.nc.RemoteAddr()) {
+		return nil, c.authFailed(mech, name, fmt.Sprintf("user '%s' can only connect via localhost", name))
+	}
+	return u, nil
+}
+
+// openSession applies connection.open's limits and access checks in rabbit_reader's
+// order: the node's connection limit, then (vhost.Broker.Open) the vhost, its connection
+// limit, the user's, and the user's permission on the vhost.
+func (c *conn) openSession(u *vhost.User, vh string) (*vhost.Session, error) {
+	if max := c.srv.cfg.MaxConnections; max > 0 && c.srv.ConnectionCount() > max {
+		return nil, wire.Hard(wire.NotAllowed, "connection refused: node connection limit (%d) is reached", max)
+	}
+	return c.srv.cfg.Broker.Open(u, vh, func(text string) {
+		c.forceClose(wire.Hard(wire.ConnectionForced, "%s", text))
+	})
+}
+
+// waitFor sleeps d on the connection's goroutine, cut short by Shutdown.
+func (c *conn) waitFor(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.kill:
 	}
 }

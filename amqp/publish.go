@@ -1,6 +1,7 @@
 package amqp
 
 import (
+	"slices"
 	"strings"
 	"sync"
 
@@ -75,7 +76,7 @@ func (ch *channel) onHeader(payload []byte) error {
 	p := &ch.pub
 	p.size = h.BodySize
 	pv := h.Scan()
-	if pv.UserID != nil && string(pv.UserID) != ch.c.user.Name {
+	if pv.UserID != nil && string(pv.UserID) != ch.c.user.Name && !slices.Contains(ch.c.user.Tags, "impersonator") {
 		// RW:docs/validated-user-id.md; rabbit_channel:check_user_id_header/2.
 		p.invalid = wire.Soft(wire.PreconditionFailed, "user_id property set to '%s' but authenticated user was '%s'", pv.UserID, ch.c.user.Name)
 	} else if pv.Expiration != nil {
@@ -134,6 +135,9 @@ func (ch *channel) published() error {
 		ex := wire.Soft(wire.PreconditionFailed, "message size %d is larger than configured max size %d", p.size, ch.c.srv.cfg.MaxMessageSize)
 		ex.ClassID, ex.MethodID = 60, 40
 		return ex
+	}
+	if err := ch.checkPublish(p.exchange, p.key); err != nil {
+		return publishErr(err)
 	}
 	if p.invalid != nil {
 		if ex, ok := p.invalid.(*wire.Exception); ok {

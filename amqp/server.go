@@ -55,6 +55,14 @@ type Config struct {
 	// CloseTimeout bounds how long a connection waits for connection.close-ok
 	// after the server sent connection.close. 0: 3 s.
 	CloseTimeout time.Duration
+	// MaxConnections refuses connection.open beyond this many connections (RabbitMQ's
+	// connection_max): 530 "connection refused: node connection limit (N) is reached".
+	// 0: no limit.
+	MaxConnections int
+	// ExternalAuth offers the EXTERNAL mechanism on TLS connections: a client with a
+	// verified certificate logs in as the user named by its subject's CN, without a
+	// password (rabbitmq_auth_mechanism_ssl with ssl_cert_login_from = common_name).
+	ExternalAuth bool
 }
 
 // Server serves AMQP 0-9-1 on any number of listeners, in the style of
@@ -74,6 +82,7 @@ type Server struct {
 	connWG sync.WaitGroup
 
 	replies replyRegistry // direct reply-to consumers
+	fails   failures      // recent authentication failures by address (authlimit.go)
 }
 
 // NewServer returns a server for cfg.Broker.

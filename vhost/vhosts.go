@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/warrenmq/warren/amqp/wire"
+	"github.com/warrenmq/warren/exchange"
 	"github.com/warrenmq/warren/store"
 )
 
@@ -266,3 +267,6 @@ func (b *Broker) recoverUsers(cfg Config) error {
 	}
 	return nil
 }
+
+// ValidExchangeType reports whether exchange.declare accepts kind.
+func ValidExchangeType(kind string) bool { return exchange.Valid(kind) }
