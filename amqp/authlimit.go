@@ -27,7 +27,7 @@ type failRecord struct {
 }
 
 const (
-	failFree   = 3                // failures answered without a wait
+	failFree   = 3 // failures answered without a wait
 	failBase   = 250 * time.Millisecond
 	failMax    = 5 * time.Second  // the longest wait
 	failWindow = 60 * time.Second // a failure older than this is forgotten

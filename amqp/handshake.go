@@ -3,8 +3,8 @@ package amqp
 import (
 	"bytes"
 	"crypto/tls"
-	"errors"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
