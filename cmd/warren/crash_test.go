@@ -62,13 +62,22 @@ func TestCrashLosesNoConfirmedMessage(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed>>7))
 	t.Logf("seed %d", seed)
 
-	p, addr := startWarren(t, bin, "--listen", "127.0.0.1:0", "--data-dir", dir)
+	// Odd rounds run with a tiny memory budget, so that most of the backlog is written to
+	// disk only and paged back (vhost/pager.go) while the kills happen.
+	args := func(round int) []string {
+		a := []string{"--listen", "127.0.0.1:0", "--data-dir", dir}
+		if round%2 == 1 {
+			a = append(a, "--memory-budget", "1MiB")
+		}
+		return a
+	}
+	p, addr := startWarren(t, bin, args(0)...)
 	declareCrashQueue(t, addr)
 	redelivered := 0
 	for round := range *crashRounds {
 		killAfter := time.Duration(200+rng.IntN(1300)) * time.Millisecond
 		published := crashRound(t, addr, round, killAfter, l, p)
-		p, addr = startWarren(t, bin, "--listen", "127.0.0.1:0", "--data-dir", dir)
+		p, addr = startWarren(t, bin, args(round+1)...)
 		n, r := drainCrashQueue(t, addr, l)
 		redelivered += r
 		l.mu.Lock()
