@@ -71,6 +71,8 @@ type conn struct {
 	sentBlocked bool          // guarded by blockMu: connection.blocked was sent
 	stopAlarms  func()        // owned by readLoop
 
+	insp inspect // the management API's view of this connection (inspect.go)
+
 	writerDone chan struct{} // closed when writeLoop returns
 	stopWriter chan struct{} // closed by readLoop to make writeLoop flush and return
 	closeOnce  sync.Once
@@ -401,6 +403,7 @@ func (c *conn) channel(id uint16, m wire.Method) (*channel, error) {
 		}
 		ch = newChannel(c, id)
 		c.channels[id] = ch
+		c.insp.addChannel(ch)
 		c.last = ch
 		c.sendMethod(id, &wire.ChannelOpenOk{})
 		return nil, nil
@@ -414,6 +417,7 @@ func (c *conn) channel(id uint16, m wire.Method) (*channel, error) {
 }
 
 func (c *conn) removeChannel(ch *channel) {
+	c.insp.removeChannel(ch)
 	if c.channels[ch.id] == ch {
 		c.sess.CloseChannel()
 	}

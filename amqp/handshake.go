@@ -63,6 +63,7 @@ func (c *conn) handshake() error {
 		return unexpectedHandshake(m, "starting")
 	}
 	c.readClientProperties(startOk.ClientProperties)
+	c.insp.started(startOk)
 	user, err := c.authenticate(startOk.Mechanism, []byte(startOk.Response))
 	if err != nil {
 		return err
@@ -103,6 +104,7 @@ func (c *conn) handshake() error {
 	c.sess = sess
 	c.vhost, c.vhostName = sess.VHost(), open.VirtualHost
 	c.owner = vhost.NewOwner(fmt.Sprintf("%s -> %s", c.nc.RemoteAddr(), c.nc.LocalAddr()))
+	c.opened() // listed by the management API before the client hears open-ok
 	c.sendMethod(0, &wire.ConnectionOpenOk{})
 	c.nc.SetReadDeadline(time.Time{})
 	return nil

@@ -1,0 +1,304 @@
+package amqp
+
+import (
+	"cmp"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/warrenmq/warren/amqp/wire"
+	"github.com/warrenmq/warren/vhost"
+)
+
+// Views of the open connections and channels for the management API (issue 8), and
+// closing a connection by name as RabbitMQ's DELETE /api/connections/{name} does.
+//
+// Each conn carries an inspect value. The connection's readLoop fills it in three hooks:
+// started (client properties and mechanism, during the handshake), opened (once the
+// handshake succeeded: the immutable description is published) and
+// addChannel/removeChannel. Other goroutines read the published description and the
+// channel set under inspect.mu; a channel's delivery state is read under channel.mu. So
+// listing takes Server.mu, then one inspect.mu at a time, then one channel.mu at a time,
+// and calls nothing in vhost: it fits the lock order of doc.go.
+
+// ConnInfo describes one open client connection.
+type ConnInfo struct {
+	// Name is RabbitMQ's name for the connection, "<peer ip:port> -> <local ip:port>"
+	// (rabbit_net:connection_string/2; IPv6 addresses in brackets).
+	Name             string
+	ID               uint64     // warren's connection number, as in the log ("conn")
+	User, VHost      string     //
+	ClientProperties wire.Table // as the client sent them; shared, do not modify
+	UserProvidedName string     // the connection_name client property, "" if none
+	Mechanism        string     // PLAIN or AMQPLAIN
+	PeerHost         string
+	PeerPort         int
+	Host             string // the server's address the client connected to
+	Port             int
+	ConnectedAt      time.Time
+	FrameMax         uint32
+	ChannelMax       uint16
+	Heartbeat        time.Duration // 0: none
+	Channels         int           // open channels
+	// State is RabbitMQ's connection state: "running", "blocked" (a resource alarm holds
+	// its publishers) or "closing" (connection.close sent by the server).
+	State string
+}
+
+// ChannelInfo describes one open channel.
+type ChannelInfo struct {
+	Conn           *ConnInfo // the channel's connection
+	Number         uint16
+	Name           string // RabbitMQ's channel name, "<connection name> (<number>)"
+	Consumers      int
+	Unacked        int    // deliveries (consumer and basic.get) awaiting an ack
+	GlobalPrefetch uint16 // basic.qos global=true; 0: none
+	Unconfirmed    int    // publishes in confirm mode waiting for the store
+}
+
+// inspect is a connection's management view. See the comment at the top of the file.
+type inspect struct {
+	// owned by readLoop until opened publishes them in info
+	props     wire.Table
+	mechanism string
+
+	info atomic.Pointer[ConnInfo] // immutable once set; nil until the connection is open
+
+	mu struct {
+		sync.Mutex
+		channels map[uint16]*channel
+	}
+}
+
+// started records what connection.start-ok said. Called by readLoop.
+func (in *inspect) started(m *wire.ConnectionStartOk) {
+	in.props, in.mechanism = m.ClientProperties, m.Mechanism
+}
+
+// opened publishes the connection's description; called by readLoop after the
+// handshake succeeded.
+func (c *conn) opened() {
+	in := &c.insp
+	info := &ConnInfo{
+		Name:             connName(c.nc),
+		ID:               c.id,
+		User:             c.user.Name,
+		VHost:            c.vhostName,
+		ClientProperties: in.props,
+		Mechanism:        in.mechanism,
+		ConnectedAt:      time.Now(),
+		FrameMax:         c.frameMax,
+		ChannelMax:       c.channelMax,
+		Heartbeat:        c.heartbeat,
+	}
+	info.UserProvidedName, _ = in.props["connection_name"].(string)
+	info.PeerHost, info.PeerPort = splitAddr(c.nc.RemoteAddr())
+	info.Host, info.Port = splitAddr(c.nc.LocalAddr())
+	in.info.Store(info)
+}
+
+func (in *inspect) addChannel(ch *channel) {
+	in.mu.Lock()
+	if in.mu.channels == nil {
+		in.mu.channels = make(map[uint16]*channel)
+	}
+	in.mu.channels[ch.id] = ch
+	in.mu.Unlock()
+}
+
+func (in *inspect) removeChannel(ch *channel) {
+	in.mu.Lock()
+	if in.mu.channels[ch.id] == ch {
+		delete(in.mu.channels, ch.id)
+	}
+	in.mu.Unlock()
+}
+
+// connName is RabbitMQ's connection name: "127.0.0.1:54321 -> 127.0.0.1:5672".
+func connName(nc net.Conn) string {
+	return nc.RemoteAddr().String() + " -> " + nc.LocalAddr().String()
+}
+
+func splitAddr(a net.Addr) (string, int) {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String(), 0
+	}
+	p, _ := strconv.Atoi(port)
+	return host, p
+}
+
+// snapshot returns the connection's description with its current channel count and
+// state; nil while the handshake runs.
+func (c *conn) snapshot() *ConnInfo {
+	info := c.insp.info.Load()
+	if info == nil {
+		return nil
+	}
+	cp := *info
+	c.insp.mu.Lock()
+	cp.Channels = len(c.insp.mu.channels)
+	c.insp.mu.Unlock()
+	switch {
+	case c.forced.Load() != nil:
+		cp.State = "closing"
+	case c.blocked.Load():
+		cp.State = "blocked"
+	default:
+		cp.State = "running"
+	}
+	return &cp
+}
+
+// openConns returns the server's connections that finished their handshake.
+func (s *Server) openConns() []*conn {
+	s.mu.Lock()
+	cs := make([]*conn, 0, len(s.mu.conns))
+	for c := range s.mu.conns {
+		if c.insp.info.Load() != nil {
+			cs = append(cs, c)
+		}
+	}
+	s.mu.Unlock()
+	return cs
+}
+
+// Connections returns the open connections (handshake done), sorted by name.
+func (s *Server) Connections() []ConnInfo {
+	cs := s.openConns()
+	out := make([]ConnInfo, 0, len(cs))
+	for _, c := range cs {
+		if info := c.snapshot(); info != nil {
+			out = append(out, *info)
+		}
+	}
+	slices.SortFunc(out, func(a, b ConnInfo) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// find returns the open connection named name, nil if there is none.
+func (s *Server) find(name string) *conn {
+	for _, c := range s.openConns() {
+		if c.insp.info.Load().Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// Connection returns the open connection named name.
+func (s *Server) Connection(name string) (ConnInfo, bool) {
+	if c := s.find(name); c != nil {
+		if info := c.snapshot(); info != nil {
+			return *info, true
+		}
+	}
+	return ConnInfo{}, false
+}
+
+// DefaultCloseReason is the reason RabbitMQ's management API gives a connection it closes
+// when the request has no X-Reason header (rabbit_mgmt_wm_connection:delete_resource/2).
+const DefaultCloseReason = "Closed via management plugin"
+
+// CloseConnection closes the named connection with 320 CONNECTION_FORCED and reason as
+// the reply text (the client sees "CONNECTION_FORCED - <reason>"), as
+// rabbit_networking:close_connection/2 does. It returns once connection.close is queued;
+// false if there is no such open connection.
+func (s *Server) CloseConnection(name, reason string) bool {
+	c := s.find(name)
+	if c == nil {
+		return false
+	}
+	if reason == "" {
+		reason = DefaultCloseReason
+	}
+	c.forceClose(wire.Hard(wire.ConnectionForced, "%s", reason))
+	return true
+}
+
+// channelInfo describes ch; called without ch.mu held.
+func channelInfo(conn *ConnInfo, ch *channel) ChannelInfo {
+	ci := ChannelInfo{Conn: conn, Number: ch.id, Name: conn.Name + " (" + strconv.Itoa(int(ch.id)) + ")"}
+	ch.mu.Lock()
+	ci.Consumers = len(ch.consumers)
+	ci.Unacked = ch.unackedCount
+	ci.GlobalPrefetch = ch.globalPrefetch
+	ci.Unconfirmed = len(ch.waiting)
+	ch.mu.Unlock()
+	return ci
+}
+
+// channels returns c's open channels, by number.
+func (c *conn) channelList() []*channel {
+	c.insp.mu.Lock()
+	chs := make([]*channel, 0, len(c.insp.mu.channels))
+	for _, ch := range c.insp.mu.channels {
+		chs = append(chs, ch)
+	}
+	c.insp.mu.Unlock()
+	slices.SortFunc(chs, func(a, b *channel) int { return cmp.Compare(a.id, b.id) })
+	return chs
+}
+
+// Channels returns the open channels of every open connection, sorted by connection
+// name and channel number.
+func (s *Server) Channels() []ChannelInfo {
+	var out []ChannelInfo
+	for _, ci := range s.Connections() {
+		c := s.find(ci.Name)
+		if c == nil {
+			continue
+		}
+		conn := ci
+		for _, ch := range c.channelList() {
+			out = append(out, channelInfo(&conn, ch))
+		}
+	}
+	return out
+}
+
+// ConnectionChannels returns the open channels of the named connection; false if there
+// is no such connection.
+func (s *Server) ConnectionChannels(name string) ([]ChannelInfo, bool) {
+	c := s.find(name)
+	if c == nil {
+		return nil, false
+	}
+	info := c.snapshot()
+	if info == nil {
+		return nil, false
+	}
+	var out []ChannelInfo
+	for _, ch := range c.channelList() {
+		out = append(out, channelInfo(info, ch))
+	}
+	return out, true
+}
+
+// ConsumerOwner describes where a consumer listed by vhost.VHost.Consumers lives.
+type ConsumerOwner struct {
+	Channel  ChannelInfo
+	Prefetch uint16 // the consumer's own limit (basic.qos global=false at consume time); 0: none
+	Active   bool   // consume-ok was sent
+}
+
+// ConsumerOwner maps a vhost.Consumer of this server to its channel; false for a
+// consumer that is not one of this server's (or whose connection is not open).
+func (s *Server) ConsumerOwner(vc vhost.Consumer) (ConsumerOwner, bool) {
+	co, ok := vc.(*consumer)
+	if !ok {
+		return ConsumerOwner{}, false
+	}
+	info := co.ch.c.snapshot()
+	if info == nil {
+		return ConsumerOwner{}, false
+	}
+	o := ConsumerOwner{Channel: channelInfo(info, co.ch), Prefetch: co.prefetch}
+	co.ch.mu.Lock()
+	o.Active = co.active
+	co.ch.mu.Unlock()
+	return o, true
+}
