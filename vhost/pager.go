@@ -13,8 +13,9 @@ import (
 // queue's ready list may hold runs: items that stand for consecutive messages kept on
 // disk only (ring.go). A persistent message goes into a run instead of memory when the
 // broker's queued messages in memory are past the budget and the queue has a backlog of
-// its own (pageLow), or when the queue's tail is a run already (so a queue's disk part
-// stays in few runs). The pager goroutine reads the first run back, a page at a time, when
+// its own (pageLow), or when the queue's tail is a run already and memory is above half
+// the budget (so a queue's disk part stays in few runs, and a queue whose consumers caught
+// up returns to memory). The pager goroutine reads the first run back, a page at a time, when
 // fewer than pageLow messages are in memory ahead of it and someone may want them (a
 // consumer, or a TTL to enforce at the head). basic.get pages in on the caller's
 // goroutine. So memory holds about the budget plus a page per active queue, however long

@@ -261,7 +261,12 @@ func (p *Publisher) reserve(m *Message, w Waiter, token uint64) (pending bool) {
 	for _, i := range p.locked {
 		p.queues[i].mu.Lock()
 	}
-	over := pst.over()
+	// Past the budget, a queue with a backlog of its own sends new messages to disk; one
+	// whose tail is on disk already keeps doing so (its messages stay in order in few runs)
+	// until memory is down to half the budget, then new messages stay in memory again,
+	// behind the run, and the pager catches up.
+	mem := pst.mem.Load()
+	over, tail := mem > pst.budget, mem > pst.budget/2
 	n := 0
 	for _, i := range p.locked {
 		q := p.queues[i]
@@ -271,7 +276,7 @@ func (p *Publisher) reserve(m *Message, w Waiter, token uint64) (pending bool) {
 		q.mu.seq++
 		rv := resv{seq: q.mu.seq, gen: q.mu.gen, ok: true}
 		r.b.Enqueue(q.mu.ix, rv.seq, id)
-		if (over && q.mu.ready.len() >= pageLow) || (q.mu.runs > 0 && q.mu.ready.back().isRun()) {
+		if (over && q.mu.ready.len() >= pageLow) || (tail && q.mu.runs > 0 && q.mu.ready.back().isRun()) {
 			rv.paged = true
 			q.appendRunLocked(rv.seq)
 		}
