@@ -796,3 +796,35 @@ func TestDeleteAndPurgeFreeTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTransientPublishWithStoreAllocatesNothing: with a store, transient messages (also to
+// durable queues) keep the in-memory publish path: no store work and no allocation.
+func TestTransientPublishWithStoreAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	d := newDisk(t, Config{})
+	v := d.v()
+	if _, err := v.DeclareQueue(nil, "dq", false, true, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	c := &nopConsumer{}
+	if _, _, err := v.Consume(nil, "dq", "c", c, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	p := v.NewPublisher()
+	m := &Message{RoutingKey: "dq", Body: []byte("x")}
+	batches := d.st.Stats().Batches
+	n := testing.AllocsPerRun(1000, func() {
+		if _, err := p.Publish(m); err != nil {
+			t.Fatal(err)
+		}
+		c.last.Queue.Ack(c.last.Entry)
+	})
+	if n != 0 {
+		t.Fatalf("%v allocs per transient publish", n)
+	}
+	if got := d.st.Stats().Batches; got != batches {
+		t.Fatalf("%d store batches for transient messages", got-batches)
+	}
+}
