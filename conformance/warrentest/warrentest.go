@@ -9,6 +9,7 @@ package warrentest
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"testing"
 	"time"
@@ -27,6 +28,10 @@ type Options struct {
 	ReportWarren bool
 	// Logger receives the broker's log; zero value: the test's log at warn level.
 	Logger *zerolog.Logger
+	// Server, when set, adjusts the protocol server's configuration (limits, EXTERNAL).
+	Server func(*amqp.Config)
+	// TLS, when set, also serves amqps with it on another loopback port (Broker.TLSAddr).
+	TLS *tls.Config
 }
 
 // Broker is a running in-process warren.
@@ -35,6 +40,8 @@ type Broker struct {
 	Addr   string // 127.0.0.1:PORT
 	Server *amqp.Server
 	Core   *vhost.Broker
+	// TLSAddr is the amqps listener's 127.0.0.1:PORT when Options.TLS was set.
+	TLSAddr string
 }
 
 // Start starts an in-process, in-memory warren on a random loopback port and
@@ -61,9 +68,22 @@ func StartWith(t testing.TB, opts Options) *Broker {
 	if err != nil {
 		t.Fatalf("warrentest: listen: %v", err)
 	}
-	srv := amqp.NewServer(amqp.Config{Broker: core, Logger: log, Heartbeat: opts.Heartbeat, ReportWarren: opts.ReportWarren})
-	served := make(chan error, 1)
+	scfg := amqp.Config{Broker: core, Logger: log, Heartbeat: opts.Heartbeat, ReportWarren: opts.ReportWarren}
+	if opts.Server != nil {
+		opts.Server(&scfg)
+	}
+	srv := amqp.NewServer(scfg)
+	served := make(chan error, 2)
 	go func() { served <- srv.Serve(ln) }()
+	var tlsAddr string
+	if opts.TLS != nil {
+		tln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("warrentest: listen: %v", err)
+		}
+		tlsAddr = tln.Addr().String()
+		go func() { served <- srv.Serve(tls.NewListener(tln, opts.TLS)) }()
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -71,8 +91,11 @@ func StartWith(t testing.TB, opts Options) *Broker {
 			t.Errorf("warrentest: shutdown: %v", err)
 		}
 		<-served
+		if opts.TLS != nil {
+			<-served
+		}
 		core.Close()
 	})
 	addr := ln.Addr().String()
-	return &Broker{URL: "amqp://guest:guest@" + addr + "/", Addr: addr, Server: srv, Core: core}
+	return &Broker{URL: "amqp://guest:guest@" + addr + "/", Addr: addr, Server: srv, Core: core, TLSAddr: tlsAddr}
 }
