@@ -94,13 +94,13 @@ func (s *Session) Close(openChannels int) {
 
 // OpenChannel counts a channel against the user's max-channels limit, or refuses it with
 // RabbitMQ's 530 "number of channels opened for user '<user>' has reached the maximum
-// allowed user limit of <n>" (rabbit_reader:is_over_limits/1), a connection exception.
+// allowed user limit of (<n>)" (rabbit_reader:is_over_limits/1, 3.10 to 3.13), a connection exception.
 func (s *Session) OpenChannel() error {
 	a := &s.b.acl
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if e := a.mu.users[s.user.Name]; e != nil && e.limits.MaxChannels >= 0 && int64(a.mu.channels[s.user.Name]) >= e.limits.MaxChannels {
-		return wire.Hard(wire.NotAllowed, "number of channels opened for user '%s' has reached the maximum allowed user limit of %d",
+		return wire.Hard(wire.NotAllowed, "number of channels opened for user '%s' has reached the maximum allowed user limit of (%d)",
 			s.user.Name, e.limits.MaxChannels)
 	}
 	a.mu.channels[s.user.Name]++
