@@ -38,7 +38,7 @@ func newApp() *cli.App {
 		Name:    "warren",
 		Usage:   "an AMQP 0-9-1 message broker for RabbitMQ clients",
 		Version: amqp.Version,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: ":5672", EnvVars: []string{"WARREN_LISTEN"}, Usage: "address to serve AMQP on"},
 			&cli.StringFlag{Name: "data-dir", Value: "./warren-data", EnvVars: []string{"WARREN_DATA_DIR"}, Usage: "folder for durable data"},
 			&cli.BoolFlag{Name: "in-memory", EnvVars: []string{"WARREN_IN_MEMORY"}, Usage: "keep everything in memory; touch no disk"},
@@ -52,7 +52,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "default-user", Value: "guest", EnvVars: []string{"WARREN_DEFAULT_USER", "RABBITMQ_DEFAULT_USER"}, Usage: "user created at start (guest may connect from loopback only)"},
 			&cli.StringFlag{Name: "default-pass", Value: "guest", EnvVars: []string{"WARREN_DEFAULT_PASS", "RABBITMQ_DEFAULT_PASS"}, Usage: "password of the default user"},
 			&cli.BoolFlag{Name: "report-warren", EnvVars: []string{"WARREN_REPORT_WARREN"}, Usage: "name the server warren in connection.start instead of RabbitMQ"},
-		},
+		}, accessFlags()...), // TLS, limits, loopback users: access.go
 		Action:   serve,
 		Commands: commands(),
 	}
@@ -105,6 +105,7 @@ func serve(cx *cli.Context) error {
 		DefaultPass:   cx.String("default-pass"),
 		MemoryBudget:  budget,
 		DiskFreeLimit: diskLimit,
+		LoopbackUsers: loopbackUsers(cx),
 	}
 	if !cx.Bool("in-memory") {
 		// Open refuses a folder of another format, a damaged one and one locked by
@@ -130,9 +131,18 @@ func serve(cx *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", cx.String("listen"), err)
 	}
-	srv := amqp.NewServer(amqp.Config{Broker: broker, Logger: log, ReportWarren: cx.Bool("report-warren")})
-	served := make(chan error, 1)
+	scfg := amqp.Config{Broker: broker, Logger: log, ReportWarren: cx.Bool("report-warren")}
+	if err := applyLimits(cx, &scfg); err != nil {
+		ln.Close()
+		return err
+	}
+	srv := amqp.NewServer(scfg)
+	served := make(chan error, 2)
 	go func() { served <- srv.Serve(ln) }()
+	if err := serveTLS(cx, log, srv, served); err != nil {
+		ln.Close()
+		return err
+	}
 
 	log.Info().Str("version", amqp.Version).Str("listen", ln.Addr().String()).
 		Bool("in_memory", cx.Bool("in-memory")).Str("data_dir", cx.String("data-dir")).
