@@ -16,9 +16,24 @@
 // consumer's writeLoop is woken and writes it. There is no goroutine per channel
 // and no hand-off through Go channels on the message path.
 //
+// # Access (issue 7)
+//
+// Logins (PLAIN, AMQPLAIN, and EXTERNAL on TLS with a verified client certificate,
+// handshake.go) are checked by vhost.Broker; refusals are logged with the address and
+// user, and an address that keeps failing is answered later and later (authlimit.go), on
+// its own connection's goroutine. connection.open opens a vhost.Session, which applies the
+// vhost, user and node connection limits and the vhost permission, counts the user's
+// channels, and closes the connection with 320 when its vhost or user is deleted.
+// Permission checks sit where rabbit_channel makes them (access.go); a publish checks
+// write once per change of exchange (channel.permCache), so the publish path adds a
+// string comparison. TLS listeners are tls.NewListener around a TCP listener; the TLS
+// handshake runs on the connection's goroutine within the handshake timeout (tls.go).
+//
 // # Lock order
 //
 //	vhost locks (VHost.mu → Queue.mu) → channel.mu → outbox.mu
+//
+// The vhost's access lock (users, sessions) is taken by calls made without any of these.
 //
 // A queue calls consumer.Deliver with its lock held, so code holding channel.mu
 // or outbox.mu never calls into vhost. Acks collect their entries under

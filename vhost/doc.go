@@ -40,9 +40,16 @@
 // names the functions they come from). Where RabbitMQ 3.13+/4.x and 3.10 differ, vhost
 // follows the newer one and says so at the place.
 //
+// Users, permissions, limits and open sessions (issue 7) live in users.go, access.go,
+// session.go and vhosts.go; each user is one store.KindUser record; vhost limits extend
+// the store.KindVhost record.
+//
 // # Lock order
 //
-//	Broker.mu → VHost.mu → Owner.mu → Queue.mu → (locks inside Consumer.Deliver/Started, in amqp)
+//	acl.mu → Broker.mu → VHost.mu → Owner.mu → Queue.mu → (locks inside Consumer.Deliver/Started, in amqp)
+//
+// acl.mu guards users and sessions; Session.onForce (which closes a connection) is called
+// with no lock held.
 //	Queue.mu → journal.mu;  any of these → the store's lock (inside store.Commit, which does no I/O)
 //
 // A persistent publish to several durable queues holds their Queue.mu together, taken in
