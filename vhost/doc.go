@@ -50,6 +50,7 @@
 //
 // acl.mu guards users and sessions; Session.onForce (which closes a connection) is called
 // with no lock held.
+//
 //	Queue.mu → journal.mu;  any of these → the store's lock (inside store.Commit, which does no I/O)
 //
 // A persistent publish to several durable queues holds their Queue.mu together, taken in
