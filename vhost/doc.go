@@ -47,11 +47,10 @@
 // # Lock order
 //
 //	acl.mu → Broker.mu → VHost.mu → Owner.mu → Queue.mu → (locks inside Consumer.Deliver/Started, in amqp)
+//	Queue.mu → journal.mu;  any of these → the store's lock (inside store.Commit, which does no I/O)
 //
 // acl.mu guards users and sessions; Session.onForce (which closes a connection) is called
 // with no lock held.
-//
-//	Queue.mu → journal.mu;  any of these → the store's lock (inside store.Commit, which does no I/O)
 //
 // A persistent publish to several durable queues holds their Queue.mu together, taken in
 // Queue.id order, only to reserve its places and issue the commit (Publisher.reserve);
