@@ -13,6 +13,7 @@ type consumer struct {
 	tag      string
 	q        *vhost.Queue
 	noAck    bool
+	noWait   bool   // basic.consume no-wait: no consume-ok
 	prefetch uint16 // per-consumer limit (basic.qos global=false at consume time); 0: none
 
 	// guarded by ch.mu
@@ -22,7 +23,10 @@ type consumer struct {
 	queued  bool // in the outbox's blocked list
 }
 
-var _ vhost.Consumer = (*consumer)(nil)
+var (
+	_ vhost.Consumer = (*consumer)(nil)
+	_ vhost.Starter  = (*consumer)(nil)
+)
 
 // Deliver writes d to the client if the consumer has credit and the
 // connection's outbox has room. Called with d.Queue's lock held.
@@ -124,24 +128,33 @@ func (ch *channel) onConsume(m *wire.BasicConsume) error {
 	if err := ch.acc().Check(vhost.Read, vhost.KindQueue, qname); err != nil {
 		return err
 	}
-	co := &consumer{ch: ch, noAck: m.NoAck, prefetch: ch.prefetch}
+	co := &consumer{ch: ch, noAck: m.NoAck, prefetch: ch.prefetch, noWait: m.NoWait}
 	tag, q, err := ch.c.vhost.Consume(ch.c.owner, qname, m.ConsumerTag, co, m.Exclusive, m.NoAck, m.Arguments)
 	if err != nil {
 		return err
 	}
-	co.tag, co.q = tag, q
 	ch.mu.Lock()
+	co.tag, co.q = tag, q
 	ch.consumers[tag] = co
 	ch.mu.Unlock()
-	if !m.NoWait {
-		ch.send(&wire.BasicConsumeOk{ConsumerTag: tag})
-	}
-	// Deliveries may flow only once consume-ok is on its way.
+	return nil
+}
+
+// Started implements vhost.Starter: the queue calls it, under its lock,
+// once the consumer is registered and before its first delivery. consume-ok
+// goes into the outbox and the consumer becomes active in one step, so no
+// delivery can precede consume-ok and none is refused after the client has
+// seen it (a refusal would hand the message to a lower-priority consumer).
+func (co *consumer) Started(q *vhost.Queue, tag string) {
+	ch := co.ch
 	ch.mu.Lock()
+	co.tag, co.q = tag, q
+	if !co.noWait {
+		ok := wire.BasicConsumeOk{ConsumerTag: tag}
+		ch.c.out.append(func(b []byte) []byte { return wire.AppendMethodFrame(b, ch.id, &ok) })
+	}
 	co.active = true
 	ch.mu.Unlock()
-	q.Kick()
-	return nil
 }
 
 func (ch *channel) onCancel(m *wire.BasicCancel) error {
