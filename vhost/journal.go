@@ -13,10 +13,13 @@ import (
 const journalMax = 8192
 
 // journal batches the store changes nobody waits for: acks (also of rejected, expired,
-// dead-lettered and no-ack deliveries) and delivered marks. At most one batch is being
-// committed at a time; what arrives meanwhile collects and goes out when it finishes,
-// so a busy broker commits its settlements in a few large batches and an idle one at
-// once. Lock order: Queue.mu → journal.mu → (store's own lock, inside Commit).
+// dead-lettered and no-ack deliveries) and delivered marks. At most one round of batches
+// is being committed at a time; what arrives meanwhile collects and goes out when it
+// finishes, so a busy broker commits its settlements in a few large batches and an idle
+// one at once. A mark still collecting when its message's ack arrives is dropped: it
+// would be written and deleted in the same round. Under load most marks go that way, as
+// in RabbitMQ's classic queue index, which also writes delivery marks lazily.
+// Lock order: Queue.mu → journal.mu → (store's own lock, inside Commit).
 //
 // Ordering: a change to a queue entry must reach the store after the entry's Enqueue.
 // Publishers issue the Enqueue (store.Commit) before the entry becomes visible in the
@@ -28,44 +31,93 @@ type journal struct {
 
 	mu struct {
 		sync.Mutex
-		cur      *store.Batch   // collecting
-		full     []*store.Batch // full batches waiting for the one in flight
-		free     []*store.Batch // reusable
+		ops      []jop          // collecting, in arrival order
+		marks    map[jkey]int   // index in ops of each mark collecting
 		inflight []*store.Batch // handed to the store, not done yet, in commit order
+		free     []*store.Batch // reusable
 		failed   bool           // a commit failed (logged once)
 	}
 	doneFn func(error) // j.done, allocated once
-	idle   *sync.Cond  // signalled when inflight drops to zero with nothing queued
+	idle   *sync.Cond  // signalled when inflight drops to zero with nothing collected
+}
+
+// jop is one collected change: an ack, or a delivered mark.
+type jop struct {
+	ix   string
+	seq  uint64
+	ack  bool
+	gone bool // a mark superseded by its ack
+}
+
+type jkey struct {
+	ix  string
+	seq uint64
 }
 
 func newJournal(st *store.Store, log zerolog.Logger) *journal {
 	j := &journal{st: st, log: log}
 	j.doneFn = j.done
 	j.idle = sync.NewCond(&j.mu.Mutex)
+	j.mu.marks = make(map[jkey]int)
 	return j
 }
 
-// ack removes entry seq of store queue ix; mark records its delivery.
-func (j *journal) ack(ix string, seq uint64)  { j.add(ix, seq, false) }
-func (j *journal) mark(ix string, seq uint64) { j.add(ix, seq, true) }
-
-func (j *journal) add(ix string, seq uint64, mark bool) {
+// ack removes entry seq of store queue ix (and its mark).
+func (j *journal) ack(ix string, seq uint64) {
 	j.mu.Lock()
-	if j.mu.cur == nil {
-		j.mu.cur = j.newBatchLocked()
+	k := jkey{ix, seq}
+	if i, ok := j.mu.marks[k]; ok {
+		j.mu.ops[i].gone = true
+		delete(j.mu.marks, k)
 	}
-	if mark {
-		j.mu.cur.MarkDelivered(ix, seq)
-	} else {
-		j.mu.cur.Ack(ix, seq)
-	}
-	if j.mu.cur.Len() >= journalMax {
-		j.mu.full = append(j.mu.full, j.mu.cur)
-		j.mu.cur = nil
-	}
+	j.mu.ops = append(j.mu.ops, jop{ix: ix, seq: seq, ack: true})
 	out := j.takeLocked()
 	j.mu.Unlock()
 	j.issue(out)
+}
+
+// mark records that entry seq of store queue ix was delivered.
+func (j *journal) mark(ix string, seq uint64) {
+	j.mu.Lock()
+	j.mu.marks[jkey{ix, seq}] = len(j.mu.ops)
+	j.mu.ops = append(j.mu.ops, jop{ix: ix, seq: seq})
+	out := j.takeLocked()
+	j.mu.Unlock()
+	j.issue(out)
+}
+
+// takeLocked returns the batches to commit now: everything collected, if nothing is in
+// flight. The caller commits them after releasing j.mu (Commit on a closed store calls
+// done at once, which takes j.mu).
+func (j *journal) takeLocked() []*store.Batch {
+	if len(j.mu.inflight) > 0 || len(j.mu.ops) == 0 {
+		return nil
+	}
+	var out []*store.Batch
+	var b *store.Batch
+	for _, o := range j.mu.ops {
+		if o.gone {
+			continue
+		}
+		if b == nil || b.Len() >= journalMax {
+			b = j.newBatchLocked()
+			out = append(out, b)
+		}
+		if o.ack {
+			b.Ack(o.ix, o.seq)
+		} else {
+			b.MarkDelivered(o.ix, o.seq)
+		}
+	}
+	if cap(j.mu.ops) > 4*journalMax {
+		j.mu.ops = nil // a burst is over: give its memory back
+	} else {
+		clear(j.mu.ops)
+		j.mu.ops = j.mu.ops[:0]
+	}
+	clear(j.mu.marks)
+	j.mu.inflight = append(j.mu.inflight, out...)
+	return out
 }
 
 func (j *journal) newBatchLocked() *store.Batch {
@@ -75,23 +127,6 @@ func (j *journal) newBatchLocked() *store.Batch {
 		return b
 	}
 	return new(store.Batch)
-}
-
-// takeLocked returns the batches to commit now: everything queued, if nothing is in
-// flight. The caller commits them after releasing j.mu (Commit on a closed store calls
-// done at once, which takes j.mu).
-func (j *journal) takeLocked() []*store.Batch {
-	if len(j.mu.inflight) > 0 {
-		return nil
-	}
-	out := j.mu.full
-	j.mu.full = nil
-	if j.mu.cur != nil && j.mu.cur.Len() > 0 {
-		out = append(out, j.mu.cur)
-		j.mu.cur = nil
-	}
-	j.mu.inflight = append(j.mu.inflight, out...)
-	return out
 }
 
 func (j *journal) issue(out []*store.Batch) {
@@ -109,7 +144,9 @@ func (j *journal) done(err error) {
 		j.log.Error().Err(err).Msg("cannot write acks to the store; acknowledged messages may come back after a restart")
 	}
 	b := j.mu.inflight[0]
-	j.mu.inflight = j.mu.inflight[1:]
+	copy(j.mu.inflight, j.mu.inflight[1:])
+	j.mu.inflight[len(j.mu.inflight)-1] = nil
+	j.mu.inflight = j.mu.inflight[:len(j.mu.inflight)-1]
 	b.Reset()
 	if len(j.mu.free) < 4 {
 		j.mu.free = append(j.mu.free, b)
