@@ -305,3 +305,13 @@ func (v *VHost) Peek(queue string, offset, limit int) (PeekResult, error) {
 	}
 	return r, nil
 }
+
+// Owner returns the connection owning an exclusive queue, nil for other queues (and for
+// a nil q). The management API acts with it where it acts for the broker, not for a
+// connection, and exclusivity must not stop it.
+func (q *Queue) Owner() *Owner {
+	if q == nil {
+		return nil
+	}
+	return q.owner
+}

@@ -52,7 +52,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "default-user", Value: "guest", EnvVars: []string{"WARREN_DEFAULT_USER", "RABBITMQ_DEFAULT_USER"}, Usage: "user created at start (guest may connect from loopback only)"},
 			&cli.StringFlag{Name: "default-pass", Value: "guest", EnvVars: []string{"WARREN_DEFAULT_PASS", "RABBITMQ_DEFAULT_PASS"}, Usage: "password of the default user"},
 			&cli.BoolFlag{Name: "report-warren", EnvVars: []string{"WARREN_REPORT_WARREN"}, Usage: "name the server warren in connection.start instead of RabbitMQ"},
-		}, accessFlags()...), // TLS, limits, loopback users: access.go
+		}, append(accessFlags(), mgmtFlags()...)...), // TLS, limits, loopback users: access.go; HTTP API, metrics: mgmt_cmd.go
 		Action:   serve,
 		Commands: commands(),
 	}
@@ -143,6 +143,12 @@ func serve(cx *cli.Context) error {
 		ln.Close()
 		return err
 	}
+	stopMgmt, err := startMgmt(cx, log, broker, srv, ln.Addr()) // mgmt_cmd.go
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopMgmt() // after srv.Shutdown: the API answers while clients are closed
 
 	log.Info().Str("version", amqp.Version).Str("listen", ln.Addr().String()).
 		Bool("in_memory", cx.Bool("in-memory")).Str("data_dir", cx.String("data-dir")).

@@ -1,0 +1,3 @@
+package mgmt
+
+func (s *Server) definitionRoutes() {}

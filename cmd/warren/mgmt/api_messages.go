@@ -1,0 +1,253 @@
+package mgmt
+
+import (
+	"encoding/base64"
+	"strconv"
+	"strings"
+
+	"github.com/warrenmq/warren/amqp/wire"
+	"github.com/warrenmq/warren/vhost"
+)
+
+// Messages: RabbitMQ's "get" (a basic.get, with the messages requeued or not afterwards)
+// and "publish", and warren's non-destructive peek.
+
+func (s *Server) messageRoutes() {
+	s.handle("POST /api/queues/{vhost}/{name}/get", levelManagement, getMessages)
+	s.handle("POST /api/exchanges/{vhost}/{name}/publish", levelManagement, publishMessage)
+	s.handle("GET /api/queues/{vhost}/{name}/peek", levelManagement, peekMessages)
+}
+
+// keysMissing answers RabbitMQ's 400 for required body keys that are absent
+// (rabbit_mgmt_util:with_decode/5: "[{key_missing,ackmode},{key_missing,encoding}]").
+func keysMissing(body map[string]any, keys ...string) error {
+	var missing []string
+	for _, k := range keys {
+		if _, ok := body[k]; !ok {
+			missing = append(missing, "{key_missing,"+k+"}")
+		}
+	}
+	if missing == nil {
+		return nil
+	}
+	return badRequest("[%s]", strings.Join(missing, ","))
+}
+
+// messageJSON is one message as "get" returns it.
+func messageJSON(m *vhost.Message, redelivered bool, encoding string, truncate int) obj {
+	var p wire.Properties
+	props := obj{}
+	if err := p.Decode(m.Flags, m.Props); err == nil {
+		props = propertiesJSON(&p)
+	}
+	payload, enc := payloadJSON(m.Body, encoding, truncate)
+	return obj{
+		"payload_bytes": len(m.Body), "redelivered": redelivered,
+		"exchange": m.Exchange, "routing_key": m.RoutingKey,
+		"properties": props, "payload": payload, "payload_encoding": enc,
+	}
+}
+
+// getMessages implements POST /api/queues/{vhost}/{name}/get (rabbit_mgmt_wm_queue_get):
+// up to count basic.gets on the queue, then every message is acked or rejected, with or
+// without requeue, as ackmode says. A requeued message comes back redelivered and in
+// its place: this is not a peek (GET …/peek is).
+func getMessages(c *call) error {
+	v, err := c.vhostFor(c.r.PathValue("vhost"))
+	if err != nil {
+		return err
+	}
+	name := c.r.PathValue("name")
+	if v.Queue(name) == nil {
+		return errNotFound
+	}
+	var body map[string]any
+	if err := c.decode(&body); err != nil {
+		return err
+	}
+	if err := keysMissing(body, "count", "ackmode", "encoding"); err != nil {
+		return err
+	}
+	count, err := asInt("count", body["count"])
+	if err != nil {
+		return badRequest("%s", err.Error())
+	}
+	ackmode, _ := body["ackmode"].(string)
+	encoding, _ := body["encoding"].(string)
+	if encoding != "auto" && encoding != "base64" {
+		return badRequest("Unsupported encoding. Please use auto or base64.")
+	}
+	var truncate int64
+	if t, ok := body["truncate"]; ok && t != nil {
+		if truncate, err = asInt("truncate", t); err != nil {
+			return badRequest("%s", err.Error())
+		}
+	}
+	var requeue, ack bool
+	switch ackmode {
+	case "ack_requeue_true":
+		requeue = true
+	case "ack_requeue_false":
+		ack = true
+	case "reject_requeue_true":
+		requeue = true
+	case "reject_requeue_false":
+	default:
+		return badRequest("Unsupported ackmode %s", ackmode)
+	}
+
+	out := []obj{}
+	var q *vhost.Queue
+	var entries []vhost.Entry
+	for range count {
+		d, ok, remaining, err := v.Get(nil, name, false)
+		if err != nil {
+			settle(q, entries, requeue, ack)
+			return amqpError(err)
+		}
+		if !ok {
+			break
+		}
+		q = d.Queue
+		entries = append(entries, d.Entry)
+		o := messageJSON(d.Msg, d.Redelivered, encoding, int(truncate))
+		o["message_count"] = remaining
+		out = append(out, o)
+	}
+	settle(q, entries, requeue, ack)
+	return c.json(out)
+}
+
+func settle(q *vhost.Queue, es []vhost.Entry, requeue, ack bool) {
+	switch {
+	case q == nil || len(es) == 0:
+	case requeue:
+		q.Requeue(es...)
+	case ack:
+		q.Ack(es...)
+	default:
+		q.Reject(false, es...)
+	}
+}
+
+// publishMessage implements POST /api/exchanges/{vhost}/{name}/publish
+// (rabbit_mgmt_wm_exchange_publish): {"routed": bool}. An AMQP error is a 400 whose
+// reason is the exception as the channel would have closed with it.
+func publishMessage(c *call) error {
+	v, err := c.vhostFor(c.r.PathValue("vhost"))
+	if err != nil {
+		return err
+	}
+	var body map[string]any
+	if err := c.decode(&body); err != nil {
+		return err
+	}
+	if err := keysMissing(body, "routing_key", "properties", "payload", "payload_encoding"); err != nil {
+		return err
+	}
+	key, ok1 := body["routing_key"].(string)
+	payload, ok2 := body["payload"].(string)
+	enc, _ := body["payload_encoding"].(string)
+	propsIn, ok3 := body["properties"].(map[string]any)
+	if !ok1 || !ok2 || !ok3 && body["properties"] != nil {
+		return badRequest("routing_key and payload must be strings, properties an object")
+	}
+	var raw []byte
+	switch enc {
+	case "string":
+		raw = []byte(payload)
+	case "base64":
+		if raw, err = base64.StdEncoding.DecodeString(payload); err != nil {
+			return badRequest("invalid base64 payload")
+		}
+	default:
+		return badRequest("Unsupported payload_encoding %s", enc)
+	}
+	props, err := propertiesFromJSON(propsIn)
+	if err != nil {
+		return badRequest("%s", err.Error())
+	}
+	if props.UserID != "" && props.UserID != c.user.Name {
+		// As basic.publish's validated user-id (RW:docs/validated-user-id.md).
+		return badRequest("406 PRECONDITION_FAILED - user_id property set to '%s' but authenticated user was '%s'", props.UserID, c.user.Name)
+	}
+	flags, rawProps, err := props.Append(nil)
+	if err != nil {
+		return badRequest("%s", err.Error())
+	}
+	m := &vhost.Message{
+		Exchange: exchangeName(c.r.PathValue("name")), RoutingKey: key,
+		Flags: flags, Props: rawProps, Body: raw,
+		Persistent: props.DeliveryMode == 2, Priority: props.Priority,
+	}
+	routed, err := v.Publish(m)
+	if err != nil {
+		if ex, ok := err.(*wire.Exception); ok {
+			return badRequest("%d %s - %s", ex.Code, wire.ReplyName(ex.Code), ex.Text)
+		}
+		return err
+	}
+	c.s.rates.published(v.Name(), m.Exchange, routed)
+	return c.json(obj{"routed": routed})
+}
+
+// peekMessages is warren's non-destructive peek, GET /api/queues/{vhost}/{name}/peek:
+// the unacknowledged deliveries, then the ready messages from the head, without
+// delivering, requeueing, reordering or expiring any (vhost.VHost.Peek). Query
+// parameters: offset (0), count (50, at most 1000), encoding (auto or base64) and
+// truncate (bytes of each payload; 0 = whole).
+func peekMessages(c *call) error {
+	v, err := c.vhostFor(c.r.PathValue("vhost"))
+	if err != nil {
+		return err
+	}
+	q := c.r.URL.Query()
+	num := func(key string, def, max int) (int, error) {
+		s := q.Get(key)
+		if s == "" {
+			return def, nil
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > max {
+			return 0, badRequest("%s must be an integer from 0 to %d", key, max)
+		}
+		return n, nil
+	}
+	offset, err := num("offset", 0, 1<<31-1)
+	if err != nil {
+		return err
+	}
+	count, err := num("count", 50, 1000)
+	if err != nil {
+		return err
+	}
+	truncate, err := num("truncate", 0, 1<<31-1)
+	if err != nil {
+		return err
+	}
+	encoding := q.Get("encoding")
+	if encoding == "" {
+		encoding = "auto"
+	}
+	if encoding != "auto" && encoding != "base64" {
+		return badRequest("Unsupported encoding. Please use auto or base64.")
+	}
+	r, err := v.Peek(c.r.PathValue("name"), offset, count)
+	if err != nil {
+		return amqpError(err)
+	}
+	msgs := make([]obj, 0, len(r.Messages))
+	for i, p := range r.Messages {
+		o := messageJSON(p.Msg, p.Redelivered, encoding, truncate)
+		o["state"] = "ready"
+		if p.Unacked {
+			o["state"] = "unacked"
+		}
+		o["position"] = offset + i
+		msgs = append(msgs, o)
+	}
+	return c.json(obj{
+		"messages_ready": r.Ready, "messages_unacknowledged": r.Unacked, "messages_paged_out": r.PagedOut,
+		"offset": offset, "messages": msgs,
+	})
+}
