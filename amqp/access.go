@@ -111,37 +111,65 @@ func (ch *channel) checkBind(toQueue bool, dest, source, key string) error {
 }
 
 // checkPublish checks write on the exchange and, for a topic exchange, the write topic
-// permission on the routing key. Like rabbit_channel's permission cache it remembers what
-// was allowed: the publish path repeats the exchange of the previous publish, so the
-// common case is one string comparison and no lock.
+// permission on the routing key. Like rabbit_channel's permission cache
+// (?MAX_PERMISSION_CACHE_SIZE, 12) it remembers the last exchanges it allowed, for the
+// channel's life: a publish to one of them costs a few string comparisons and no lock.
 func (ch *channel) checkPublish(exchange, key string) error {
 	pc := &ch.permCache
-	if !pc.valid || pc.exchange != exchange {
+	e := pc.find(exchange)
+	if e == nil {
 		if err := ch.acc().Check(vhost.Write, vhost.KindExchange, exchange); err != nil {
 			return err
 		}
 		x := ch.c.vhost.Exchange(exchange)
-		pc.valid, pc.exchange, pc.key = true, exchange, ""
-		pc.topic = x != nil && x.Kind() == "topic" && ch.acc().HasTopicPermissions(exchange)
-		pc.keyOK = false
+		e = pc.add(exchange, x != nil && x.Kind() == "topic" && ch.acc().HasTopicPermissions(exchange))
 	}
-	if !pc.topic || pc.keyOK && pc.key == key {
+	if !e.topic || e.keyOK && e.key == key {
 		return nil
 	}
 	if err := ch.acc().CheckTopic(vhost.Write, exchange, key); err != nil {
 		return err
 	}
-	pc.key, pc.keyOK = key, true
+	e.key, e.keyOK = key, true
 	return nil
 }
 
-// permCache is a channel's last allowed publish. Owned by readLoop.
+// permCacheSize is how many exchanges a channel remembers as writable.
+const permCacheSize = 12
+
+// permCache is a channel's exchanges allowed for publishing. Owned by readLoop.
 type permCache struct {
-	valid    bool
+	n       int // entries in use
+	next    int // the entry to replace when full
+	entries [permCacheSize]permEntry
+}
+
+type permEntry struct {
 	exchange string // write on it is allowed
 	topic    bool   // topic permissions apply to its routing keys
 	key      string // the last routing key allowed, when keyOK
 	keyOK    bool
+}
+
+func (pc *permCache) find(exchange string) *permEntry {
+	for i := range pc.n {
+		if pc.entries[i].exchange == exchange {
+			return &pc.entries[i]
+		}
+	}
+	return nil
+}
+
+func (pc *permCache) add(exchange string, topic bool) *permEntry {
+	i := pc.n
+	if i == permCacheSize {
+		i = pc.next
+		pc.next = (pc.next + 1) % permCacheSize
+	} else {
+		pc.n++
+	}
+	pc.entries[i] = permEntry{exchange: exchange, topic: topic}
+	return &pc.entries[i]
 }
 
 // declareQueue runs queue.declare with its permission checks. A server-named queue's name
