@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -120,4 +121,23 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// --load-definitions imports a file exported from RabbitMQ at start.
+func TestLoadDefinitions(t *testing.T) {
+	bin := buildWarren(t)
+	api := freePort(t)
+	defs, err := filepath.Abs("mgmt/testdata/rabbitmq-3.10.8-definitions.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	startWarren(t, bin, "--listen", "127.0.0.1:0", "--in-memory", "--http-listen", api, "--load-definitions", defs)
+	code, body := httpGet(t, "http://"+api+"/api/queues/dev/app.orders")
+	if code != 200 || !strings.Contains(body, `"x-overflow":"reject-publish"`) {
+		t.Fatalf("imported queue: %d %s", code, body)
+	}
+	out, err := runUntilStarted(t, bin, "--listen", "127.0.0.1:0", "--in-memory", "--load-definitions", "/nonexistent.json")
+	if err == nil || !strings.Contains(out, "cannot read --load-definitions") {
+		t.Fatalf("err %v, output %s", err, out)
+	}
 }

@@ -1,3 +1,0 @@
-package mgmt
-
-func (s *Server) definitionRoutes() {}
