@@ -23,6 +23,7 @@ const (
 	opPutMessage
 	opEnqueue
 	opAck
+	opAckInline
 	opDelivered
 )
 
@@ -117,6 +118,18 @@ func (b *Batch) Ack(queue string, seq uint64) {
 		return
 	}
 	b.ops = append(b.ops, op{kind: opAck, key: queue, seq: seq})
+}
+
+// AckInline is Ack for an entry the caller knows holds its body inline: the
+// message was put in one batch with one Enqueue and Store.Inline said yes to
+// its size, or Messages reported it Inline. It skips the read Ack needs to
+// find a shared body. Wrongly used on a shared entry it leaves that body's
+// reference count too high, so the body is never freed.
+func (b *Batch) AckInline(queue string, seq uint64) {
+	if !b.checkQueue(queue) {
+		return
+	}
+	b.ops = append(b.ops, op{kind: opAckInline, key: queue, seq: seq})
 }
 
 // MarkDelivered records that the entry at seq of queue was delivered, so that

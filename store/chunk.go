@@ -20,6 +20,10 @@ import (
 // chunked reports whether a body of n bytes is stored in pieces.
 func (s *Store) chunked(n int) bool { return n+16 >= int(s.opts.ValueThreshold) }
 
+// Inline reports whether a body of n bytes, put in a batch with a single
+// Enqueue, is kept inside its index entry, so that AckInline may remove it.
+func (s *Store) Inline(n int) bool { return !s.chunked(n) }
+
 // pieceSize is the size of every piece but the last.
 func (s *Store) pieceSize() int { return int(s.opts.ValueThreshold / 2) }
 

@@ -232,6 +232,10 @@ func apply(txn *badger.Txn, b *Batch, s *Store) error {
 			}
 		case opAck:
 			err = ack(txn, o.key, o.seq, s)
+		case opAckInline:
+			if err = txn.Delete(indexKey(nil, o.key, o.seq, suffixEntry)); err == nil {
+				err = txn.Delete(indexKey(nil, o.key, o.seq, suffixDelivered))
+			}
 		case opDelivered:
 			k := indexKey(nil, o.key, o.seq, suffixEntry)
 			if _, err = txn.Get(k); errors.Is(err, badger.ErrKeyNotFound) {

@@ -13,6 +13,7 @@ type Message struct {
 	Seq       uint64 // position in the queue
 	ID        uint64 // message id given to PutMessage
 	Delivered bool   // MarkDelivered was committed: deliver with redelivered set
+	Inline    bool   // the entry holds the body: it may be removed with AckInline
 	Data      []byte // the body given to PutMessage; owned by the caller
 }
 
@@ -140,7 +141,7 @@ func readEntry(txn *badger.Txn, item *badger.Item, seq uint64) (Message, error) 
 	m.ID = binary.BigEndian.Uint64(v)
 	switch item.UserMeta() {
 	case metaInline:
-		m.Data = v[8:]
+		m.Data, m.Inline = v[8:], true
 	case metaShared:
 		m.Data, err = readBody(txn, m.ID)
 		if errors.Is(err, badger.ErrKeyNotFound) {

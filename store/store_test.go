@@ -167,7 +167,7 @@ func TestMessageBodyStoredOnceAndFreed(t *testing.T) {
 		t.Errorf("LastMessageID after reopen = %d, want 3", got)
 	}
 	want := map[string][]Message{
-		"q1": {{Seq: 10, ID: 1, Data: []byte("solo")}, {Seq: 11, ID: 2, Data: []byte("fan-out")}},
+		"q1": {{Seq: 10, ID: 1, Inline: true, Data: []byte("solo")}, {Seq: 11, ID: 2, Data: []byte("fan-out")}},
 		"q2": {{Seq: 5, ID: 2, Data: []byte("fan-out")}},
 		"q3": {{Seq: 7, ID: 2, Data: []byte("fan-out")}},
 	}
@@ -715,5 +715,42 @@ func TestPurgeSomeInSteps(t *testing.T) {
 	}
 	if _, err := s.PurgeSome("q", 0); !errors.Is(err, ErrBadArgument) {
 		t.Fatalf("max 0: %v", err)
+	}
+}
+
+func TestAckInline(t *testing.T) {
+	s := openMem(t)
+	if !s.Inline(100) || s.Inline(4<<20) {
+		t.Fatalf("Inline(100)=%v Inline(4MiB)=%v", s.Inline(100), s.Inline(4<<20))
+	}
+	var b Batch
+	b.PutMessage(1, []byte("one"))
+	b.Enqueue("q", 1, 1)
+	b.MarkDelivered("q", 1)
+	b.PutMessage(2, []byte("two"))
+	b.Enqueue("q", 2, 2)
+	b.Enqueue("r", 1, 2) // shared
+	if err := s.CommitSync(&b); err != nil {
+		t.Fatal(err)
+	}
+	var got []Message
+	if err := s.Messages("q", 0, 0, func(m Message) error { got = append(got, m); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || !got[0].Inline || !got[0].Delivered || got[1].Inline {
+		t.Fatalf("messages %+v: want the first inline and delivered, the second shared", got)
+	}
+	b.Reset()
+	b.AckInline("q", 1)
+	if err := s.CommitSync(&b); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _ := s.Count("q"); n != 1 {
+		t.Fatalf("%d entries left in q, want 1", n)
+	}
+	got = got[:0]
+	s.Messages("q", 0, 0, func(m Message) error { got = append(got, m); return nil })
+	if len(got) != 1 || got[0].Seq != 2 || string(got[0].Data) != "two" {
+		t.Fatalf("left %+v", got)
 	}
 }
