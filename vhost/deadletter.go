@@ -50,7 +50,7 @@ func (q *Queue) unlockFlush() {
 	for _, d := range dead {
 		p.deadLetter(q, d)
 		if d.ix != "" {
-			v.pst.journal.ack(d.ix, d.seq)
+			v.pst.journal.ack(d.ix, d.seq, d.msg.inline)
 		}
 	}
 	v.pool.Put(p)

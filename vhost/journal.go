@@ -43,10 +43,11 @@ type journal struct {
 
 // jop is one collected change: an ack, or a delivered mark.
 type jop struct {
-	ix   string
-	seq  uint64
-	ack  bool
-	gone bool // a mark superseded by its ack
+	ix     string
+	seq    uint64
+	ack    bool
+	inline bool // an ack of an entry holding its body (Message.inline)
+	gone   bool // a mark superseded by its ack
 }
 
 type jkey struct {
@@ -62,15 +63,16 @@ func newJournal(st *store.Store, log zerolog.Logger) *journal {
 	return j
 }
 
-// ack removes entry seq of store queue ix (and its mark).
-func (j *journal) ack(ix string, seq uint64) {
+// ack removes entry seq of store queue ix (and its mark); inline: the entry holds its
+// body (Message.inline).
+func (j *journal) ack(ix string, seq uint64, inline bool) {
 	j.mu.Lock()
 	k := jkey{ix, seq}
 	if i, ok := j.mu.marks[k]; ok {
 		j.mu.ops[i].gone = true
 		delete(j.mu.marks, k)
 	}
-	j.mu.ops = append(j.mu.ops, jop{ix: ix, seq: seq, ack: true})
+	j.mu.ops = append(j.mu.ops, jop{ix: ix, seq: seq, ack: true, inline: inline})
 	out := j.takeLocked()
 	j.mu.Unlock()
 	j.issue(out)
@@ -103,9 +105,12 @@ func (j *journal) takeLocked() []*store.Batch {
 			b = j.newBatchLocked()
 			out = append(out, b)
 		}
-		if o.ack {
+		switch {
+		case o.ack && o.inline:
+			b.AckInline(o.ix, o.seq)
+		case o.ack:
 			b.Ack(o.ix, o.seq)
-		} else {
+		default:
 			b.MarkDelivered(o.ix, o.seq)
 		}
 	}

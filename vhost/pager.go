@@ -52,7 +52,7 @@ func (q *Queue) leftLocked(it *item) {
 	}
 	pst.mem.Add(-msgCost(it.msg))
 	if q.durable && it.msg.Persistent {
-		pst.journal.ack(q.mu.ix, it.seq)
+		pst.journal.ack(q.mu.ix, it.seq, it.msg.inline)
 	}
 }
 
@@ -214,6 +214,7 @@ func (q *Queue) pageIn() pageResult {
 		if err != nil {
 			return fmt.Errorf("entry %d: %w", sm.Seq, err)
 		}
+		m.inline = sm.Inline
 		items = append(items, item{msg: m, seq: sm.Seq, redelivered: sm.Delivered})
 		next = sm.Seq + 1
 		if size += len(sm.Data); size >= maxBytes {

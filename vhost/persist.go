@@ -290,6 +290,8 @@ func (p *Publisher) reserve(m *Message, w Waiter, token uint64) (pending bool) {
 		r.finish(nil) // no waiter set: only recycles r
 		return false
 	}
+	// Set before any queue shows m (under the locks), read by whoever acks it.
+	m.inline = n == 1 && pst.st.Inline(len(r.data))
 	r.w, r.token = w, token
 	pst.st.Commit(&r.b, r.doneFn)
 	early := !r.state.CompareAndSwap(reqCommitting, reqIssued)

@@ -23,6 +23,7 @@ type Message struct {
 	ttl    int64    // that TTL, in milliseconds
 	ccKeys []string // CC and BCC routing keys, kept for dead-lettering with the original keys
 	ts     int64    // publish time (Unix ns) of a persistent message going to the store; 0 otherwise
+	inline bool     // stored inside its one index entry: its ack may skip the store's read (store.Batch.AckInline)
 }
 
 // Publisher routes messages for one publishing goroutine (an amqp channel) and keeps the
