@@ -214,13 +214,39 @@ func TestResidentMemory(t *testing.T) {
 	}
 	wg.Wait()
 	took := time.Since(start)
+	info, _ := v.DeclareQueue(nil, "q", true, false, false, false, nil)
+	t.Logf("%d messages queued in %v (%.0f/s); queue reports %d; %s",
+		n, took.Round(time.Millisecond), float64(n)/took.Seconds(), info.Messages, memReport(d))
+
+	start = time.Now()
+	v = d.restart()
+	t.Logf("restarted in %v; %s", time.Since(start).Round(time.Millisecond), memReport(d))
+	c := &chanConsumer{ch: make(chan Delivery, 4096)}
+	if _, _, err := v.Consume(nil, "q", "c", c, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	for got := 0; got < n; got++ {
+		select {
+		case dl := <-c.ch:
+			dl.Queue.Ack(dl.Entry)
+			if got%1024 == 0 {
+				dl.Queue.Kick()
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("drained %d of %d", got, n)
+		}
+	}
+	t.Logf("drained and acked in %v; %s", time.Since(start).Round(time.Millisecond), memReport(d))
+}
+
+func memReport(d *disk) string {
 	runtime.GC()
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	info, _ := v.DeclareQueue(nil, "q", true, false, false, false, nil)
-	t.Logf("%d messages queued in %v (%.0f/s); queue reports %d; VmRSS %s; Go heap in use %d MiB; in-memory estimate %d MiB",
-		n, took.Round(time.Millisecond), float64(n)/took.Seconds(), info.Messages, vmRSS(), ms.HeapInuse>>20, d.b.pst.mem.Load()>>20)
+	return fmt.Sprintf("VmRSS %s, Go heap in use %d MiB, queued in memory (estimate) %d MiB",
+		vmRSS(), ms.HeapInuse>>20, d.b.pst.mem.Load()>>20)
 }
 
 func vmRSS() string {

@@ -8,7 +8,8 @@ import (
 )
 
 // Message is one published message. It is immutable once published and shared by every
-// queue it lands in.
+// queue it lands in; publish each Message once (a persistent one records its place in the
+// store).
 type Message struct {
 	Exchange   string
 	RoutingKey string
