@@ -9,10 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
-	"github.com/warrenmq/warren/store"
 	"github.com/warrenmq/warren/vhost"
 )
 
@@ -26,40 +24,41 @@ import (
 //	warren permissions set [-p VHOST] USER CONF WRITE READ | clear [-p VHOST] USER | list [-p VHOST]
 //	warren permissions set-topic [-p VHOST] USER EXCHANGE WRITE READ | clear-topic … | list-topic
 //
-// They work on the data folder (--data-dir) while the broker is stopped: the store allows
-// one process at a time (a running broker holds its lock, and the command says so). A
-// running broker is changed through the management HTTP API (issue 8), which calls the same
-// vhost.Broker methods; AMQP 0-9-1 has no administration methods to do it over the broker's
-// own port, and a second, private control protocol would duplicate that API.
+// Without --url they change the data folder (--data-dir) of a stopped broker: the store
+// allows one process at a time, so a running broker's folder is refused (with a hint).
+// With --url http://user:pass@host:15672 they change a running broker through the
+// management HTTP API (issue 8), in RabbitMQ's terms, so the same commands work against
+// RabbitMQ's management plugin. AMQP 0-9-1 has no administration methods, so the broker's
+// own port cannot carry these changes; a private control protocol would only duplicate
+// that API.
 
 func init() {
 	extraCommands = append(extraCommands, usersCommand(), vhostsCommand(), permissionsCommand())
 }
 
-var dataDirFlag = &cli.StringFlag{Name: "data-dir", Value: "./warren-data", EnvVars: []string{"WARREN_DATA_DIR"},
-	Usage: "the broker's data folder (the broker must be stopped)"}
+var adminFlags = []cli.Flag{
+	&cli.StringFlag{Name: "data-dir", Value: "./warren-data", EnvVars: []string{"WARREN_DATA_DIR"},
+		Usage: "the data folder of a stopped broker"},
+	&cli.StringFlag{Name: "url", EnvVars: []string{"WARREN_MGMT_URL"},
+		Usage: "a running broker's management API, http://user:password@host:15672 (warren or RabbitMQ)"},
+}
 
-// withBroker opens the data folder, recovers the broker from it, runs fn and closes both.
-// A folder that does not exist yet is created, as the broker's first start would: its
-// users start with the default user.
-func withBroker(cx *cli.Context, fn func(b *vhost.Broker) error) error {
-	dir := cx.String("data-dir")
-	st, err := store.Open(dir, store.Options{Logger: zerolog.Nop()})
-	if errors.Is(err, store.ErrLocked) {
-		return fmt.Errorf("%w\nstop the broker first; a running broker is administered through its management API", err)
+// withAdmin runs fn on the backend the flags name.
+func withAdmin(cx *cli.Context, fn func(a adminBackend) error) error {
+	if u := cx.String("url"); u != "" {
+		h, err := newHTTPAdmin(u)
+		if err != nil {
+			return err
+		}
+		return fn(h)
 	}
+	f, done, err := openFolder(cx.String("data-dir"))
 	if err != nil {
-		return fmt.Errorf("cannot open the data folder: %w", err)
+		return err
 	}
-	b, err := vhost.New(vhost.Config{Logger: zerolog.Nop(), Store: st})
-	if err != nil {
-		st.Close()
-		return fmt.Errorf("cannot read the data folder: %w", err)
-	}
-	ferr := fn(b)
-	b.Close()
-	if err := st.Close(); err != nil && ferr == nil {
-		ferr = fmt.Errorf("closing the data folder: %w", err)
+	ferr := fn(f)
+	if err := done(); err != nil && ferr == nil {
+		ferr = err
 	}
 	return ferr
 }
@@ -112,8 +111,8 @@ func usersCommand() *cli.Command {
 	}
 	return &cli.Command{
 		Name:  "users",
-		Usage: "add, list and change users (in the data folder of a stopped broker)",
-		Flags: []cli.Flag{dataDirFlag},
+		Usage: "add, list and change users (a stopped broker's data folder, or --url)",
+		Flags: adminFlags,
 		Subcommands: []*cli.Command{
 			{
 				Name: "add", Usage: "add a user (password hashed with SHA-256, as RabbitMQ)", ArgsUsage: "NAME [PASSWORD]",
@@ -128,7 +127,7 @@ func usersCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					return withBroker(cx, func(b *vhost.Broker) error {
+					return withAdmin(cx, func(b adminBackend) error {
 						tags := cx.StringSlice("tags")
 						switch {
 						case cx.String("password-hash") != "":
@@ -140,14 +139,9 @@ func usersCommand() *cli.Command {
 							if err != nil {
 								return err
 							}
-							for _, u := range b.Users() {
-								if u.Name == a[0] {
-									return fmt.Errorf("user '%s' already exists", a[0])
-								}
-							}
-							return b.PutUser(vhost.UserInfo{Name: a[0], Tags: tags, HashAlg: alg, PasswordHash: hash, Limits: vhost.Unlimited})
+							return b.addUser(vhost.UserInfo{Name: a[0], Tags: tags, HashAlg: alg, PasswordHash: hash, Limits: vhost.Unlimited}, "")
 						case cx.Bool("no-password"):
-							return b.AddUser(a[0], "", tags)
+							return b.addUser(vhost.UserInfo{Name: a[0], Tags: tags, HashAlg: vhost.HashSHA256, Limits: vhost.Unlimited}, "")
 						}
 						pass, err := readPassword(a, 1, cx.App.Reader)
 						if err != nil {
@@ -156,16 +150,20 @@ func usersCommand() *cli.Command {
 						if pass == "" {
 							return errors.New("empty password: use --no-password for a user that logs in with a certificate only")
 						}
-						return b.AddUser(a[0], pass, tags)
+						return b.addUser(vhost.UserInfo{Name: a[0], Tags: tags, HashAlg: vhost.HashSHA256, Limits: vhost.Unlimited}, pass)
 					})
 				},
 			},
 			{
 				Name: "list", Usage: "list users with their tags and limits",
 				Action: func(cx *cli.Context) error {
-					return withBroker(cx, func(b *vhost.Broker) error {
+					return withAdmin(cx, func(b adminBackend) error {
+						us, err := b.users()
+						if err != nil {
+							return err
+						}
 						var rows [][]string
-						for _, u := range b.Users() {
+						for _, u := range us {
 							pw := "yes"
 							if u.PasswordHash == nil {
 								pw = "no"
@@ -184,7 +182,7 @@ func usersCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					return withBroker(cx, func(b *vhost.Broker) error { return b.DeleteUser(a[0]) })
+					return withAdmin(cx, func(b adminBackend) error { return b.deleteUser(a[0]) })
 				},
 			},
 			{
@@ -194,7 +192,7 @@ func usersCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					return withBroker(cx, func(b *vhost.Broker) error { return b.SetTags(a[0], a[1:]) })
+					return withAdmin(cx, func(b adminBackend) error { return b.setTags(a[0], a[1:]) })
 				},
 			},
 			{
@@ -208,7 +206,7 @@ func usersCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					return withBroker(cx, func(b *vhost.Broker) error { return b.SetPassword(a[0], pass) })
+					return withAdmin(cx, func(b adminBackend) error { return b.setPassword(a[0], pass) })
 				},
 			},
 			{
@@ -219,8 +217,8 @@ func usersCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					return withBroker(cx, func(b *vhost.Broker) error {
-						return b.SetUserLimits(a[0], vhost.UserLimits{MaxConnections: cx.Int64("max-connections"), MaxChannels: cx.Int64("max-channels")})
+					return withAdmin(cx, func(b adminBackend) error {
+						return b.setUserLimits(a[0], vhost.UserLimits{MaxConnections: cx.Int64("max-connections"), MaxChannels: cx.Int64("max-channels")})
 					})
 				},
 			},
@@ -231,8 +229,8 @@ func usersCommand() *cli.Command {
 func vhostsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "vhosts",
-		Usage: "add, list and delete virtual hosts (in the data folder of a stopped broker)",
-		Flags: []cli.Flag{dataDirFlag},
+		Usage: "add, list and delete virtual hosts (a stopped broker's data folder, or --url)",
+		Flags: adminFlags,
 		Subcommands: []*cli.Command{
 			{
 				Name: "add", Usage: "add a virtual host with its predeclared exchanges", ArgsUsage: "NAME",
@@ -241,16 +239,20 @@ func vhostsCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					return withBroker(cx, func(b *vhost.Broker) error { return b.AddVHost(a[0]) })
+					return withAdmin(cx, func(b adminBackend) error { return b.addVHost(a[0]) })
 				},
 			},
 			{
 				Name: "list", Usage: "list virtual hosts",
 				Action: func(cx *cli.Context) error {
-					return withBroker(cx, func(b *vhost.Broker) error {
+					return withAdmin(cx, func(b adminBackend) error {
+						vs, err := b.vhosts()
+						if err != nil {
+							return err
+						}
 						var rows [][]string
-						for _, v := range b.VHosts() {
-							rows = append(rows, []string{v.Name, strconv.Itoa(v.Queues), limitString(v.Limits.MaxConnections), limitString(v.Limits.MaxQueues)})
+						for _, v := range vs {
+							rows = append(rows, []string{v.Name, limitString(int64(v.Queues)), limitString(v.Limits.MaxConnections), limitString(v.Limits.MaxQueues)})
 						}
 						return table(cx.App.Writer, "name\tqueues\tmax-connections\tmax-queues", rows)
 					})
@@ -263,12 +265,7 @@ func vhostsCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					return withBroker(cx, func(b *vhost.Broker) error {
-						if b.VHost(a[0]) == nil {
-							return fmt.Errorf("%w: '%s'", vhost.ErrNoVHost, a[0])
-						}
-						return b.DeleteVHost(a[0])
-					})
+					return withAdmin(cx, func(b adminBackend) error { return b.deleteVHost(a[0]) })
 				},
 			},
 			{
@@ -282,8 +279,8 @@ func vhostsCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					return withBroker(cx, func(b *vhost.Broker) error {
-						return b.SetVHostLimits(a[0], vhost.VHostLimits{MaxConnections: cx.Int64("max-connections"), MaxQueues: cx.Int64("max-queues")})
+					return withAdmin(cx, func(b adminBackend) error {
+						return b.setVHostLimits(a[0], vhost.VHostLimits{MaxConnections: cx.Int64("max-connections"), MaxQueues: cx.Int64("max-queues")})
 					})
 				},
 			},
@@ -295,8 +292,8 @@ func permissionsCommand() *cli.Command {
 	vhostFlag := &cli.StringFlag{Name: "vhost", Aliases: []string{"p"}, Value: "/", Usage: "virtual host"}
 	return &cli.Command{
 		Name:  "permissions",
-		Usage: "set, clear and list permissions (in the data folder of a stopped broker)",
-		Flags: []cli.Flag{dataDirFlag},
+		Usage: "set, clear and list permissions (a stopped broker's data folder, or --url)",
+		Flags: adminFlags,
 		Subcommands: []*cli.Command{
 			{
 				Name: "set", Usage: "set a user's configure, write and read regular expressions on a vhost",
@@ -306,7 +303,7 @@ func permissionsCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					return withBroker(cx, func(b *vhost.Broker) error { return b.SetPermissions(a[0], cx.String("vhost"), a[1], a[2], a[3]) })
+					return withAdmin(cx, func(b adminBackend) error { return b.setPermissions(a[0], cx.String("vhost"), a[1], a[2], a[3]) })
 				},
 			},
 			{
@@ -316,16 +313,20 @@ func permissionsCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					return withBroker(cx, func(b *vhost.Broker) error { return b.ClearPermissions(a[0], cx.String("vhost")) })
+					return withAdmin(cx, func(b adminBackend) error { return b.clearPermissions(a[0], cx.String("vhost")) })
 				},
 			},
 			{
 				Name: "list", Usage: "list permissions (of one vhost with -p)",
 				Flags: []cli.Flag{&cli.StringFlag{Name: "vhost", Aliases: []string{"p"}, Usage: "only this virtual host"}},
 				Action: func(cx *cli.Context) error {
-					return withBroker(cx, func(b *vhost.Broker) error {
+					return withAdmin(cx, func(b adminBackend) error {
+						ps, err := b.permissions()
+						if err != nil {
+							return err
+						}
 						var rows [][]string
-						for _, p := range b.Permissions() {
+						for _, p := range ps {
 							if v := cx.String("vhost"); v == "" || v == p.VHost {
 								rows = append(rows, []string{p.VHost, p.User, p.Configure, p.Write, p.Read})
 							}
@@ -342,8 +343,8 @@ func permissionsCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					return withBroker(cx, func(b *vhost.Broker) error {
-						return b.SetTopicPermissions(a[0], cx.String("vhost"), a[1], a[2], a[3])
+					return withAdmin(cx, func(b adminBackend) error {
+						return b.setTopicPermissions(a[0], cx.String("vhost"), a[1], a[2], a[3])
 					})
 				},
 			},
@@ -359,15 +360,19 @@ func permissionsCommand() *cli.Command {
 					if len(a) == 2 {
 						x = a[1]
 					}
-					return withBroker(cx, func(b *vhost.Broker) error { return b.ClearTopicPermissions(a[0], cx.String("vhost"), x) })
+					return withAdmin(cx, func(b adminBackend) error { return b.clearTopicPermissions(a[0], cx.String("vhost"), x) })
 				},
 			},
 			{
 				Name: "list-topic", Usage: "list topic permissions",
 				Action: func(cx *cli.Context) error {
-					return withBroker(cx, func(b *vhost.Broker) error {
+					return withAdmin(cx, func(b adminBackend) error {
+						ps, err := b.topicPermissions()
+						if err != nil {
+							return err
+						}
 						var rows [][]string
-						for _, p := range b.TopicPermissions() {
+						for _, p := range ps {
 							rows = append(rows, []string{p.VHost, p.User, p.Exchange, p.Write, p.Read})
 						}
 						return table(cx.App.Writer, "vhost\tuser\texchange\twrite\tread", rows)

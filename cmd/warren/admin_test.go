@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
 
+	"github.com/warrenmq/warren/cmd/warren/mgmt"
 	"github.com/warrenmq/warren/store"
 	"github.com/warrenmq/warren/vhost"
 )
@@ -83,7 +85,7 @@ func TestAdminCommandsEditTheDataFolder(t *testing.T) {
 
 	// The running broker holds the folder: the command says what to do.
 	out, err = run(t, "", "users", d, "list")
-	if err == nil || !strings.Contains(err.Error(), "stop the broker first") {
+	if err == nil || !strings.Contains(err.Error(), "use --url") {
 		t.Fatalf("with the folder in use: %v\n%s", err, out)
 	}
 	b.Close()
@@ -107,4 +109,57 @@ func mustHash(t *testing.T, pw string) []byte {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// With --url the same commands change a running broker through the management API.
+func TestAdminCommandsThroughTheManagementAPI(t *testing.T) {
+	b, err := vhost.New(vhost.Config{Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	api := httptest.NewServer(mgmt.New(mgmt.Config{Broker: b, Logger: zerolog.Nop()}))
+	defer api.Close()
+	u := "--url=" + strings.Replace(api.URL, "http://", "http://guest:guest@", 1)
+	steps := [][]string{
+		{"vhosts", u, "add", "apps"},
+		{"users", u, "add", "--tags", "management", "alice", "s3cret"},
+		{"users", u, "add", "--no-password", "cert-user"},
+		{"users", u, "add", "--password-hash", vhost.EncodeHash(mustHash(t, "imported-pw")), "importer"},
+		{"permissions", u, "set", "-p", "apps", "alice", "^alice\\.", ".*", ".*"},
+		{"permissions", u, "set-topic", "-p", "apps", "alice", "amq.topic", "^a\\.", ".*"},
+		{"users", u, "set-tags", "alice", "monitoring"},
+		{"users", u, "set-password", "importer", "changed"},
+	}
+	for _, s := range steps {
+		if out, err := run(t, "", s...); err != nil {
+			t.Fatalf("warren %s: %v\n%s", strings.Join(s, " "), err, out)
+		}
+	}
+	for user, pass := range map[string]string{"alice": "s3cret", "importer": "changed"} {
+		if _, err := b.Authenticate(user, pass); err != nil {
+			t.Errorf("%s: %v", user, err)
+		}
+	}
+	if out, err := run(t, "", "users", u, "list"); err != nil || !strings.Contains(out, "[monitoring]") || !strings.Contains(out, "cert-user") {
+		t.Fatalf("users list: %v\n%s", err, out)
+	}
+	if out, err := run(t, "", "permissions", u, "list-topic"); err != nil || !strings.Contains(out, "amq.topic") {
+		t.Fatalf("topic list: %v\n%s", err, out)
+	}
+	if _, err := run(t, "", "users", u, "add", "alice", "again"); err == nil {
+		t.Fatal("adding an existing user succeeded")
+	}
+	for _, s := range [][]string{{"permissions", u, "clear", "-p", "apps", "alice"}, {"vhosts", u, "delete", "apps"}, {"users", u, "delete", "alice"}} {
+		if out, err := run(t, "", s...); err != nil {
+			t.Fatalf("warren %s: %v\n%s", strings.Join(s, " "), err, out)
+		}
+	}
+	if b.VHost("apps") != nil || len(b.Permissions()) != 1 {
+		t.Fatalf("left: %+v", b.Permissions())
+	}
+	if _, err := run(t, "", "users", "--url=http://guest:wrong@"+strings.TrimPrefix(api.URL, "http://"), "list"); err == nil ||
+		!strings.Contains(err.Error(), "401") {
+		t.Fatalf("wrong password: %v", err)
+	}
 }
