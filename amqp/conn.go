@@ -71,7 +71,8 @@ type conn struct {
 	sentBlocked bool          // guarded by blockMu: connection.blocked was sent
 	stopAlarms  func()        // owned by readLoop
 
-	insp inspect // the management API's view of this connection (inspect.go)
+	insp  inspect   // the management API's view of this connection (inspect.go)
+	stats connStats // message counters (inspect.go)
 
 	writerDone chan struct{} // closed when writeLoop returns
 	stopWriter chan struct{} // closed by readLoop to make writeLoop flush and return

@@ -107,12 +107,14 @@ func (in *inspect) addChannel(ch *channel) {
 	}
 	in.mu.channels[ch.id] = ch
 	in.mu.Unlock()
+	ch.c.stats.channelsOpened.Add(1)
 }
 
 func (in *inspect) removeChannel(ch *channel) {
 	in.mu.Lock()
 	if in.mu.channels[ch.id] == ch {
 		delete(in.mu.channels, ch.id)
+		ch.c.stats.channelsClosed.Add(1)
 	}
 	in.mu.Unlock()
 }
@@ -301,4 +303,162 @@ func (s *Server) ConsumerOwner(vc vhost.Consumer) (ConsumerOwner, bool) {
 	o.Active = co.active
 	co.ch.mu.Unlock()
 	return o, true
+}
+
+// Counters are message and connection counts, as RabbitMQ's management API
+// ("message_stats") and its Prometheus plugin (rabbitmq_global_*) report them. They
+// only grow, over the server's lifetime.
+type Counters struct {
+	Published        uint64 // publishes received (routed or not; refused ones not counted)
+	PublishedConfirm uint64 // of Published, on channels in confirm mode
+	Unroutable       uint64 // of Published, routed to no queue
+	Returned         uint64 // unroutable mandatory publishes returned (basic.return)
+	Confirmed        uint64 // publishes confirmed (basic.ack to the publisher)
+
+	DeliveredConsumeAck   uint64 // deliveries to consumers with manual acks
+	DeliveredConsumeNoAck uint64 // deliveries to no-ack consumers
+	DeliveredGetAck       uint64 // basic.get-ok with manual acks
+	DeliveredGetNoAck     uint64 // basic.get-ok with no-ack
+	GetEmpty              uint64 // basic.get-empty
+	Redelivered           uint64 // of the deliveries above, those marked redelivered
+	Acked                 uint64 // deliveries acknowledged (basic.ack)
+
+	ConnectionsOpened, ConnectionsClosed uint64 // connections that finished the handshake
+	ChannelsOpened, ChannelsClosed       uint64
+}
+
+// Routed is the number of published messages that reached a queue.
+func (c Counters) Routed() uint64 { return c.Published - c.Unroutable }
+
+// Dropped is the number of unroutable publishes not returned to their publisher.
+func (c Counters) Dropped() uint64 { return c.Unroutable - c.Returned }
+
+// Delivered is every delivery: to consumers and to basic.get.
+func (c Counters) Delivered() uint64 {
+	return c.DeliveredConsumeAck + c.DeliveredConsumeNoAck + c.DeliveredGetAck + c.DeliveredGetNoAck
+}
+
+func (c *Counters) add(o *Counters) {
+	c.Published += o.Published
+	c.PublishedConfirm += o.PublishedConfirm
+	c.Unroutable += o.Unroutable
+	c.Returned += o.Returned
+	c.Confirmed += o.Confirmed
+	c.DeliveredConsumeAck += o.DeliveredConsumeAck
+	c.DeliveredConsumeNoAck += o.DeliveredConsumeNoAck
+	c.DeliveredGetAck += o.DeliveredGetAck
+	c.DeliveredGetNoAck += o.DeliveredGetNoAck
+	c.GetEmpty += o.GetEmpty
+	c.Redelivered += o.Redelivered
+	c.Acked += o.Acked
+	c.ConnectionsOpened += o.ConnectionsOpened
+	c.ConnectionsClosed += o.ConnectionsClosed
+	c.ChannelsOpened += o.ChannelsOpened
+	c.ChannelsClosed += o.ChannelsClosed
+}
+
+// connStats are one connection's counters. Publishing ones are written by its readLoop
+// only; delivery ones by whichever goroutine dispatches to its consumers (under the
+// channel's lock, but different channels' locks): all atomic, read by anyone.
+type connStats struct {
+	published, publishedConfirm, unroutable, returned, confirmed atomic.Uint64
+	consumeAck, consumeNoAck, getAck, getNoAck, getEmpty         atomic.Uint64
+	redelivered, acked                                           atomic.Uint64
+	channelsOpened, channelsClosed                               atomic.Uint64
+}
+
+func (st *connStats) publishedOne(confirm, routed bool) {
+	st.published.Add(1)
+	if confirm {
+		st.publishedConfirm.Add(1)
+	}
+	if !routed {
+		st.unroutable.Add(1)
+	}
+}
+
+func (st *connStats) delivered(noAck, get, redelivered bool) {
+	switch {
+	case get && noAck:
+		st.getNoAck.Add(1)
+	case get:
+		st.getAck.Add(1)
+	case noAck:
+		st.consumeNoAck.Add(1)
+	default:
+		st.consumeAck.Add(1)
+	}
+	if redelivered {
+		st.redelivered.Add(1)
+	}
+}
+
+func (st *connStats) load() Counters {
+	return Counters{
+		Published: st.published.Load(), PublishedConfirm: st.publishedConfirm.Load(),
+		Unroutable: st.unroutable.Load(), Returned: st.returned.Load(), Confirmed: st.confirmed.Load(),
+		DeliveredConsumeAck: st.consumeAck.Load(), DeliveredConsumeNoAck: st.consumeNoAck.Load(),
+		DeliveredGetAck: st.getAck.Load(), DeliveredGetNoAck: st.getNoAck.Load(), GetEmpty: st.getEmpty.Load(),
+		Redelivered: st.redelivered.Load(), Acked: st.acked.Load(),
+		ChannelsOpened: st.channelsOpened.Load(), ChannelsClosed: st.channelsClosed.Load(),
+	}
+}
+
+// retired holds the counters of connections that ended, by vhost.
+type retired struct {
+	mu     sync.Mutex
+	byHost map[string]*Counters
+}
+
+// forget removes an ending connection from the server and folds its counters into the
+// server's; called once per connection by removeConn. Counters holds retired.mu across
+// its sum, so that it sees the connection either open or retired, never both or neither:
+// the totals never go down. Lock order: retired.mu → Server.mu → inspect.mu.
+func (s *Server) forget(c *conn) {
+	s.retired.mu.Lock()
+	defer s.retired.mu.Unlock()
+	s.mu.Lock()
+	delete(s.mu.conns, c)
+	s.mu.Unlock()
+	info := c.insp.info.Load()
+	if info == nil {
+		return // never opened: nothing counted
+	}
+	n := c.stats.load()
+	c.insp.mu.Lock()
+	n.ChannelsClosed += uint64(len(c.insp.mu.channels)) // torn down with the connection
+	c.insp.mu.channels = nil
+	c.insp.mu.Unlock()
+	n.ConnectionsOpened, n.ConnectionsClosed = 1, 1
+	if s.retired.byHost == nil {
+		s.retired.byHost = map[string]*Counters{}
+	}
+	t := s.retired.byHost[info.VHost]
+	if t == nil {
+		t = new(Counters)
+		s.retired.byHost[info.VHost] = t
+	}
+	t.add(&n)
+}
+
+// Counters returns the server's counters for vhost, or for all vhosts if vhost is "".
+func (s *Server) Counters(vhost string) Counters {
+	var total Counters
+	s.retired.mu.Lock()
+	defer s.retired.mu.Unlock()
+	for _, c := range s.openConns() {
+		info := c.insp.info.Load()
+		if vhost != "" && info.VHost != vhost {
+			continue
+		}
+		n := c.stats.load()
+		n.ConnectionsOpened = 1
+		total.add(&n)
+	}
+	for vh, t := range s.retired.byHost {
+		if vhost == "" || vh == vhost {
+			total.add(t)
+		}
+	}
+	return total
 }

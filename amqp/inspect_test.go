@@ -146,3 +146,84 @@ func TestCloseConnectionByName(t *testing.T) {
 		t.Fatalf("closed with %+v", e)
 	}
 }
+
+// The counters behind message_stats and rabbitmq_global_*: publishes (routed, returned,
+// dropped, confirmed), deliveries by kind, redeliveries, acks; they survive the
+// connection's close and never go down.
+func TestCounters(t *testing.T) {
+	b := warrentest.StartWith(t, warrentest.Options{})
+	conn, err := amqp091.Dial(b.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ch.QueueDeclare("q", false, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	confirms := ch.NotifyPublish(make(chan amqp091.Confirmation, 10))
+	returns := ch.NotifyReturn(make(chan amqp091.Return, 1))
+	pub := func(key string, mandatory bool) {
+		t.Helper()
+		if err := ch.Publish("", key, mandatory, false, amqp091.Publishing{Body: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub("q", false)
+	pub("q", false)
+	pub("q", false)
+	pub("nowhere", true)
+	pub("nowhere", false)
+	<-returns
+	for range 5 {
+		select {
+		case <-confirms:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no confirm")
+		}
+	}
+	d, ok, err := ch.Get("q", false) // get with ack
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if err := d.Nack(false, true); err != nil { // requeued: redelivered next
+		t.Fatal(err)
+	}
+	if _, ok, err := ch.Get("q", true); err != nil || !ok { // no-ack get, redelivered
+		t.Fatal(ok, err)
+	}
+	ds, err := ch.Consume("q", "", false, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		d := <-ds
+		if err := d.Ack(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok, err := ch.Get("q", true); err != nil || ok {
+		t.Fatal("get-empty:", ok, err)
+	}
+	want := amqp.Counters{
+		Published: 5, PublishedConfirm: 5, Unroutable: 2, Returned: 1, Confirmed: 5,
+		DeliveredConsumeAck: 2, DeliveredGetAck: 1, DeliveredGetNoAck: 1, GetEmpty: 1, Redelivered: 1, Acked: 2,
+		ConnectionsOpened: 1, ChannelsOpened: 1,
+	}
+	var got amqp.Counters
+	waitFor(t, "the acks to be counted", func() bool { got = b.Server.Counters(""); return got == want })
+	if got.Routed() != 3 || got.Dropped() != 1 || got.Delivered() != 4 {
+		t.Fatalf("derived counts of %+v", got)
+	}
+	if other := b.Server.Counters("other"); other != (amqp.Counters{}) {
+		t.Fatalf("vhost other: %+v", other)
+	}
+	conn.Close()
+	want.ConnectionsClosed, want.ChannelsClosed = 1, 1
+	waitFor(t, "the connection's counters to be retired", func() bool { got = b.Server.Counters("/"); return got == want })
+}

@@ -212,9 +212,15 @@ func (ch *channel) route(m *vhost.Message, mandatory bool) error {
 // consumer.
 func (ch *channel) publish(m *vhost.Message, w vhost.Waiter, token uint64) (routed, pending bool, err error) {
 	if m.Exchange == "" && strings.HasPrefix(m.RoutingKey, replyPrefix) {
-		return ch.routeReply(m), false, nil
+		routed = ch.routeReply(m)
+		ch.c.stats.publishedOne(ch.confirm, routed)
+		return routed, false, nil
 	}
-	return ch.publisher.PublishFor(m, w, token)
+	routed, pending, err = ch.publisher.PublishFor(m, w, token)
+	if err == nil {
+		ch.c.stats.publishedOne(ch.confirm, routed)
+	}
+	return routed, pending, err
 }
 
 func publishErr(err error) error {
@@ -270,12 +276,14 @@ func (ch *channel) confirmLocked(upTo uint64) {
 		return
 	}
 	ack := wire.BasicAck{DeliveryTag: upTo, Multiple: upTo-ch.ackedTo > 1}
+	ch.c.stats.confirmed.Add(upTo - ch.ackedTo)
 	ch.ackedTo = upTo
 	ch.c.sendMethod(ch.id, &ack)
 }
 
 func (ch *channel) sendReturn(m *vhost.Message, code uint16, text string) {
 	ret := wire.BasicReturn{ReplyCode: code, ReplyText: text, Exchange: m.Exchange, RoutingKey: m.RoutingKey}
+	ch.c.stats.returned.Add(1)
 	frameMax := ch.c.frameMax
 	ch.c.out.append(func(b []byte) []byte {
 		b = wire.AppendMethodFrame(b, ch.id, &ret)

@@ -82,6 +82,7 @@ type Server struct {
 	connWG sync.WaitGroup
 
 	replies replyRegistry // direct reply-to consumers
+	retired retired       // counters of closed connections (inspect.go)
 	fails   failures      // recent authentication failures by address (authlimit.go)
 }
 
@@ -169,9 +170,7 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 func (s *Server) removeConn(c *conn) {
-	s.mu.Lock()
-	delete(s.mu.conns, c)
-	s.mu.Unlock()
+	s.forget(c) // inspect.go: also folds c's counters into the server's
 	s.connWG.Done()
 }
 
