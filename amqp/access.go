@@ -111,10 +111,12 @@ func (ch *channel) checkBind(toQueue bool, dest, source, key string) error {
 }
 
 // checkPublish checks write on the exchange and, for a topic exchange, the write topic
-// permission on the routing key. Like rabbit_channel's permission cache
+// permission on the routing key and on those of the CC and BCC headers (RabbitMQ 3.13+
+// checks every routing key of the message; 3.10 only the first). flags and props are the
+// message's properties, decoded only when topic permissions apply. Like rabbit_channel's permission cache
 // (?MAX_PERMISSION_CACHE_SIZE, 12) it remembers the last exchanges it allowed, for the
 // channel's life: a publish to one of them costs a few string comparisons and no lock.
-func (ch *channel) checkPublish(exchange, key string) error {
+func (ch *channel) checkPublish(exchange, key string, flags uint16, props []byte) error {
 	pc := &ch.permCache
 	e := pc.find(exchange)
 	if e == nil {
@@ -124,13 +126,33 @@ func (ch *channel) checkPublish(exchange, key string) error {
 		x := ch.c.vhost.Exchange(exchange)
 		e = pc.add(exchange, x != nil && x.Kind() == "topic" && ch.acc().HasTopicPermissions(exchange))
 	}
-	if !e.topic || e.keyOK && e.key == key {
+	if !e.topic {
 		return nil
 	}
-	if err := ch.acc().CheckTopic(vhost.Write, exchange, key); err != nil {
-		return err
+	if !e.keyOK || e.key != key {
+		if err := ch.acc().CheckTopic(vhost.Write, exchange, key); err != nil {
+			return err
+		}
+		e.key, e.keyOK = key, true
 	}
-	e.key, e.keyOK = key, true
+	if flags&wire.FlagHeaders == 0 {
+		return nil
+	}
+	h := wire.ContentHeader{Flags: flags, Props: props}
+	hdrs, err := wire.DecodeTable(h.HeadersRaw())
+	if err != nil {
+		return nil // validated when the header frame came; routing sees no headers either
+	}
+	for _, name := range [...]string{"CC", "BCC"} {
+		arr, _ := hdrs[name].([]any)
+		for _, v := range arr {
+			if k, ok := v.(string); ok {
+				if err := ch.acc().CheckTopic(vhost.Write, exchange, k); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	return nil
 }
 

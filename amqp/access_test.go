@@ -2,10 +2,12 @@ package amqp
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
 
+	"github.com/warrenmq/warren/amqp/wire"
 	"github.com/warrenmq/warren/vhost"
 )
 
@@ -48,13 +50,19 @@ func TestCheckPublishCachedAllocatesNothing(t *testing.T) {
 		must(t, b.SetTopicPermissions("u", "/", "amq.topic", "^ok", ".*"))
 	})
 	for _, x := range []string{"amq.direct", "amq.topic"} {
-		must(t, ch.checkPublish(x, "ok.key"))
-		if n := testing.AllocsPerRun(1000, func() { must(t, ch.checkPublish(x, "ok.key")) }); n != 0 {
+		must(t, ch.checkPublish(x, "ok.key", 0, nil))
+		if n := testing.AllocsPerRun(1000, func() { must(t, ch.checkPublish(x, "ok.key", 0, nil)) }); n != 0 {
 			t.Errorf("%s: %v allocs per cached check", x, n)
 		}
 	}
-	if ch.checkPublish("amq.topic", "bad.key") == nil {
+	if ch.checkPublish("amq.topic", "bad.key", 0, nil) == nil {
 		t.Fatal("topic permission not checked for a new key")
+	}
+	// CC and BCC keys are checked too.
+	flags, props, err := (&wire.Properties{Headers: wire.Table{"CC": []any{"ok.cc"}, "BCC": []any{"bad.bcc"}}}).Append(nil)
+	must(t, err)
+	if err := ch.checkPublish("amq.topic", "ok.key", flags, props); err == nil || !strings.Contains(err.Error(), "'bad.bcc'") {
+		t.Fatalf("BCC key: %v", err)
 	}
 }
 
@@ -63,8 +71,8 @@ func TestCheckPublishCacheEviction(t *testing.T) {
 	ch := testChannel(t, "u", func(b *vhost.Broker) { must(t, b.SetPermissions("u", "/", ".*", "^x", ".*")) })
 	for round := range 3 {
 		for i := range 2 * permCacheSize {
-			must(t, ch.checkPublish(fmt.Sprintf("x%d", (i*7+round)%(2*permCacheSize)), "k"))
-			if ch.checkPublish("y", "k") == nil {
+			must(t, ch.checkPublish(fmt.Sprintf("x%d", (i*7+round)%(2*permCacheSize)), "k", 0, nil))
+			if ch.checkPublish("y", "k", 0, nil) == nil {
 				t.Fatal("refused exchange allowed")
 			}
 		}
@@ -86,7 +94,7 @@ func BenchmarkCheckPublish(b *testing.B) {
 	b.Run("cached", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_ = ch.checkPublish("amq.direct", "k")
+			_ = ch.checkPublish("amq.direct", "k", 0, nil)
 		}
 	})
 	b.Run("alternating-exchanges", func(b *testing.B) {
@@ -94,7 +102,7 @@ func BenchmarkCheckPublish(b *testing.B) {
 		xs := [2]string{"amq.direct", "amq.fanout"}
 		i := 0
 		for b.Loop() {
-			_ = ch.checkPublish(xs[i&1], "k")
+			_ = ch.checkPublish(xs[i&1], "k", 0, nil)
 			i++
 		}
 	})

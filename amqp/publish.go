@@ -136,7 +136,7 @@ func (ch *channel) published() error {
 		ex.ClassID, ex.MethodID = 60, 40
 		return ex
 	}
-	if err := ch.checkPublish(p.exchange, p.key); err != nil {
+	if err := ch.checkPublish(p.exchange, p.key, p.msg.Flags, p.msg.Props); err != nil {
 		return publishErr(err)
 	}
 	if p.invalid != nil {
