@@ -98,6 +98,7 @@ func overview(c *call) error {
 		"node":             s.node,
 		"disable_stats":    false,
 		"message_stats":    s.rates.messageStats(""),
+		"churn_rates":      s.rates.churnRates(),
 		"queue_totals": obj{
 			"messages": ready + unacked, "messages_details": s.rates.details("totals\x00messages"),
 			"messages_ready": ready, "messages_ready_details": s.rates.details("totals\x00ready"),

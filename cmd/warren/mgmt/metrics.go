@@ -132,10 +132,58 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	c.collectCounters(emit)
 }
 
-// counterFamilies are the message counters; collectCounters fills them.
-var counterFamilies []family
+// The counters, with RabbitMQ's help texts and labels: protocol "amqp091", and for the
+// delivery side queue_type "rabbit_classic_queue" (warren's only queue type).
+var (
+	famConnsOpened  = newFamily("rabbitmq_connections_opened_total", "Total number of connections opened", prometheus.CounterValue)
+	famConnsClosed  = newFamily("rabbitmq_connections_closed_total", "Total number of connections closed or terminated", prometheus.CounterValue)
+	famChansOpened  = newFamily("rabbitmq_channels_opened_total", "Total number of channels opened", prometheus.CounterValue)
+	famChansClosed  = newFamily("rabbitmq_channels_closed_total", "Total number of channels closed", prometheus.CounterValue)
+	famReceived     = newFamily("rabbitmq_global_messages_received_total", "Total number of messages received from publishers", prometheus.CounterValue, "protocol")
+	famReceivedConf = newFamily("rabbitmq_global_messages_received_confirm_total", "Total number of messages received from publishers expecting confirmations", prometheus.CounterValue, "protocol")
+	famRouted       = newFamily("rabbitmq_global_messages_routed_total", "Total number of messages routed to queues or streams", prometheus.CounterValue, "protocol")
+	famDropped      = newFamily("rabbitmq_global_messages_unroutable_dropped_total", "Total number of messages published as non-mandatory into an exchange and dropped as unroutable", prometheus.CounterValue, "protocol")
+	famReturned     = newFamily("rabbitmq_global_messages_unroutable_returned_total", "Total number of messages published as mandatory into an exchange and returned to the publisher as unroutable", prometheus.CounterValue, "protocol")
+	famConfirmed    = newFamily("rabbitmq_global_messages_confirmed_total", "Total number of messages confirmed to publishers", prometheus.CounterValue, "protocol")
+	famDelivered    = newFamily("rabbitmq_global_messages_delivered_total", "Total number of messages delivered to consumers", prometheus.CounterValue, "protocol", "queue_type")
+	famConsAuto     = newFamily("rabbitmq_global_messages_delivered_consume_auto_ack_total", "Total number of messages delivered to consumers using basic.consume with automatic acknowledgment", prometheus.CounterValue, "protocol", "queue_type")
+	famConsManual   = newFamily("rabbitmq_global_messages_delivered_consume_manual_ack_total", "Total number of messages delivered to consumers using basic.consume with manual acknowledgment", prometheus.CounterValue, "protocol", "queue_type")
+	famGetAuto      = newFamily("rabbitmq_global_messages_delivered_get_auto_ack_total", "Total number of messages delivered to consumers using basic.get with automatic acknowledgment", prometheus.CounterValue, "protocol", "queue_type")
+	famGetManual    = newFamily("rabbitmq_global_messages_delivered_get_manual_ack_total", "Total number of messages delivered to consumers using basic.get with manual acknowledgment", prometheus.CounterValue, "protocol", "queue_type")
+	famGetEmpty     = newFamily("rabbitmq_global_messages_get_empty_total", "Total number of times basic.get operations fetched no message", prometheus.CounterValue, "protocol", "queue_type")
+	famRedelivered  = newFamily("rabbitmq_global_messages_redelivered_total", "Total number of messages redelivered to consumers", prometheus.CounterValue, "protocol", "queue_type")
+	famAcked        = newFamily("rabbitmq_global_messages_acknowledged_total", "Total number of messages acknowledged by consumers", prometheus.CounterValue, "protocol", "queue_type")
 
-func (c *collector) collectCounters(emit func(f family, v float64, labels ...string)) {}
+	counterFamilies = []family{famConnsOpened, famConnsClosed, famChansOpened, famChansClosed, famReceived, famReceivedConf,
+		famRouted, famDropped, famReturned, famConfirmed, famDelivered, famConsAuto, famConsManual, famGetAuto, famGetManual,
+		famGetEmpty, famRedelivered, famAcked}
+)
+
+func (c *collector) collectCounters(emit func(f family, v float64, labels ...string)) {
+	var n amqp.Counters
+	if c.s.cfg.AMQP != nil {
+		n = c.s.cfg.AMQP.Counters("")
+	}
+	const proto, qt = "amqp091", "rabbit_classic_queue"
+	emit(famConnsOpened, float64(n.ConnectionsOpened))
+	emit(famConnsClosed, float64(n.ConnectionsClosed))
+	emit(famChansOpened, float64(n.ChannelsOpened))
+	emit(famChansClosed, float64(n.ChannelsClosed))
+	emit(famReceived, float64(n.Published), proto)
+	emit(famReceivedConf, float64(n.PublishedConfirm), proto)
+	emit(famRouted, float64(n.Routed()), proto)
+	emit(famDropped, float64(n.Dropped()), proto)
+	emit(famReturned, float64(n.Returned), proto)
+	emit(famConfirmed, float64(n.Confirmed), proto)
+	emit(famDelivered, float64(n.Delivered()), proto, qt)
+	emit(famConsAuto, float64(n.DeliveredConsumeNoAck), proto, qt)
+	emit(famConsManual, float64(n.DeliveredConsumeAck), proto, qt)
+	emit(famGetAuto, float64(n.DeliveredGetNoAck), proto, qt)
+	emit(famGetManual, float64(n.DeliveredGetAck), proto, qt)
+	emit(famGetEmpty, float64(n.GetEmpty), proto, qt)
+	emit(famRedelivered, float64(n.Redelivered), proto, qt)
+	emit(famAcked, float64(n.Acked), proto, qt)
+}
 
 func containsWord(s, w string) bool {
 	for i := 0; i+len(w) <= len(s); i++ {

@@ -3,6 +3,8 @@ package mgmt
 import (
 	"sync"
 	"time"
+
+	"github.com/warrenmq/warren/amqp"
 )
 
 // rates samples counters every few seconds to give the "<field>_details": {"rate": …}
@@ -118,12 +120,78 @@ func (s *Server) counters() map[string]float64 {
 		tr, tu = tr+vr, tu+vu
 	}
 	m["totals\x00messages"], m["totals\x00ready"], m["totals\x00unacked"] = tr+tu, tr, tu
+	if s.cfg.AMQP != nil {
+		for _, v := range s.cfg.Broker.ListVHosts() {
+			for k, n := range messageCounts(s.cfg.AMQP.Counters(v.Name())) {
+				m["m\x00"+v.Name()+"\x00"+k] = float64(n)
+			}
+		}
+		for k, n := range messageCounts(s.cfg.AMQP.Counters("")) {
+			m["m\x00\x00"+k] = float64(n)
+		}
+	}
 	return m
 }
 
-// messageStats is the "message_stats" object of the overview (vhost "") or of a vhost.
-// TODO(issue 8): publish/deliver/ack counters from package amqp.
-func (r *rates) messageStats(vhost string) obj { return obj{} }
+// messageCounts names the counters as the API's message_stats does
+// (rabbit_mgmt_format, the fields of a vhost's or the overview's message_stats).
+func messageCounts(c amqp.Counters) map[string]uint64 {
+	return map[string]uint64{
+		"publish":           c.Published,
+		"confirm":           c.Confirmed,
+		"return_unroutable": c.Returned,
+		"drop_unroutable":   c.Dropped(),
+		"deliver":           c.DeliveredConsumeAck,
+		"deliver_no_ack":    c.DeliveredConsumeNoAck,
+		"get":               c.DeliveredGetAck,
+		"get_no_ack":        c.DeliveredGetNoAck,
+		"get_empty":         c.GetEmpty,
+		"deliver_get":       c.Delivered(),
+		"redeliver":         c.Redelivered,
+		"ack":               c.Acked,
+		// churn_rates
+		"connection_created": c.ConnectionsOpened,
+		"connection_closed":  c.ConnectionsClosed,
+		"channel_created":    c.ChannelsOpened,
+		"channel_closed":     c.ChannelsClosed,
+	}
+}
+
+// churnKeys are the messageCounts that go to the overview's churn_rates, not to
+// message_stats.
+var churnKeys = map[string]bool{"connection_created": true, "connection_closed": true, "channel_created": true, "channel_closed": true}
+
+// messageStats is the "message_stats" object of the overview (vhost "") or of a vhost:
+// each count with its "<name>_details" rate.
+func (r *rates) messageStats(vhost string) obj {
+	o := obj{}
+	if r == nil || r.s.cfg.AMQP == nil {
+		return o
+	}
+	for k, n := range messageCounts(r.s.cfg.AMQP.Counters(vhost)) {
+		if churnKeys[k] {
+			continue
+		}
+		o[k] = n
+		o[k+"_details"] = r.details("m\x00" + vhost + "\x00" + k)
+	}
+	return o
+}
+
+// churnRates is the overview's "churn_rates" object.
+func (r *rates) churnRates() obj {
+	o := obj{}
+	if r == nil || r.s.cfg.AMQP == nil {
+		return o
+	}
+	for k, n := range messageCounts(r.s.cfg.AMQP.Counters("")) {
+		if churnKeys[k] {
+			o[k] = n
+			o[k+"_details"] = r.details("m\x00\x00" + k)
+		}
+	}
+	return o
+}
 
 // exchangeStats and queueStats are the "message_stats" of an exchange or a queue; nil
 // when there are none (RabbitMQ leaves the field out then).
