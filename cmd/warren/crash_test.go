@@ -65,7 +65,7 @@ func TestCrashLosesNoConfirmedMessage(t *testing.T) {
 	// Odd rounds run with a tiny memory budget, so that most of the backlog is written to
 	// disk only and paged back (vhost/pager.go) while the kills happen.
 	args := func(round int) []string {
-		a := []string{"--listen", "127.0.0.1:0", "--data-dir", dir}
+		a := []string{"--listen", "127.0.0.1:0", "--data-dir", dir, "--http-listen", "", "--metrics-listen", ""}
 		if round%2 == 1 {
 			a = append(a, "--memory-budget", "1MiB")
 		}
@@ -327,7 +327,7 @@ func TestDataFolderErrors(t *testing.T) {
 	bin := buildWarren(t)
 	filled := func(t *testing.T) string {
 		dir := filepath.Join(t.TempDir(), "data")
-		p, addr := startWarren(t, bin, "--listen", "127.0.0.1:0", "--data-dir", dir)
+		p, addr := startWarren(t, bin, "--listen", "127.0.0.1:0", "--data-dir", dir, "--http-listen", "", "--metrics-listen", "")
 		declareCrashQueue(t, addr)
 		p.cmd.Process.Signal(syscall.SIGTERM)
 		<-p.done
@@ -336,7 +336,7 @@ func TestDataFolderErrors(t *testing.T) {
 	run := func(t *testing.T, dir, want string) {
 		t.Helper()
 		before := listFiles(t, dir)
-		out, err := exec.Command(bin, "--listen", "127.0.0.1:0", "--data-dir", dir).CombinedOutput()
+		out, err := exec.Command(bin, "--listen", "127.0.0.1:0", "--data-dir", dir, "--http-listen", "", "--metrics-listen", "").CombinedOutput()
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {
 			t.Fatalf("exit %v, want non-zero; output:\n%s", err, out)
 		}
@@ -350,7 +350,7 @@ func TestDataFolderErrors(t *testing.T) {
 	}
 	t.Run("locked", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "data")
-		p, _ := startWarren(t, bin, "--listen", "127.0.0.1:0", "--data-dir", dir)
+		p, _ := startWarren(t, bin, "--listen", "127.0.0.1:0", "--data-dir", dir, "--http-listen", "", "--metrics-listen", "")
 		run(t, dir, "locked by another process")
 		p.cmd.Process.Signal(syscall.SIGTERM)
 		<-p.done
