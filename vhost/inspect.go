@@ -315,3 +315,11 @@ func (q *Queue) Owner() *Owner {
 	}
 	return q.owner
 }
+
+// AccessFor returns the permission checks of u on vhost without opening a Session:
+// the management API checks each request as RabbitMQ's does
+// (rabbit_mgmt_util:with_channel runs the operation on a channel of u), without
+// counting towards connection limits.
+func (b *Broker) AccessFor(u *User, vhost string) *Access {
+	return &Access{b: b, user: u, vhost: vhost}
+}

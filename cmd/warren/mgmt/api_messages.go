@@ -33,6 +33,15 @@ func keysMissing(body map[string]any, keys ...string) error {
 	return badRequest("[%s]", strings.Join(missing, ","))
 }
 
+// accessText is an access refusal as the channel would close with it:
+// "ACCESS_REFUSED - <text>".
+func accessText(err error) string {
+	if ex, ok := err.(*wire.Exception); ok {
+		return wire.ReplyName(ex.Code) + " - " + ex.Text
+	}
+	return err.Error()
+}
+
 // messageJSON is one message as "get" returns it.
 func messageJSON(m *vhost.Message, redelivered bool, encoding string, truncate int) obj {
 	var p wire.Properties
@@ -60,6 +69,10 @@ func getMessages(c *call) error {
 	name := c.r.PathValue("name")
 	if v.Queue(name) == nil {
 		return errNotFound
+	}
+	// A refused get is a 401 with the channel's reason (RabbitMQ 3.10).
+	if err := c.s.cfg.Broker.AccessFor(c.user, v.Name()).Check(vhost.Read, vhost.KindQueue, name); err != nil {
+		return notAuthorised(accessText(err))
 	}
 	var body map[string]any
 	if err := c.decode(&body); err != nil {
@@ -175,6 +188,17 @@ func publishMessage(c *call) error {
 	if err != nil {
 		return badRequest("%s", err.Error())
 	}
+	// A refused publish is a 400 with the channel's exception (RabbitMQ 3.10).
+	acc := c.s.cfg.Broker.AccessFor(c.user, v.Name())
+	xname := exchangeName(c.r.PathValue("name"))
+	if err := acc.Check(vhost.Write, vhost.KindExchange, xname); err != nil {
+		return badRequest("403 %s", accessText(err))
+	}
+	if x, ok := v.ExchangeStats(xname); ok && x.Kind == "topic" {
+		if err := acc.CheckTopic(vhost.Write, xname, key); err != nil {
+			return badRequest("403 %s", accessText(err))
+		}
+	}
 	m := &vhost.Message{
 		Exchange: exchangeName(c.r.PathValue("name")), RoutingKey: key,
 		Flags: flags, Props: rawProps, Body: raw,
@@ -231,6 +255,9 @@ func peekMessages(c *call) error {
 	}
 	if encoding != "auto" && encoding != "base64" {
 		return badRequest("Unsupported encoding. Please use auto or base64.")
+	}
+	if err := c.allowed(v, vhost.Read, vhost.KindQueue, c.r.PathValue("name")); err != nil {
+		return err
 	}
 	r, err := v.Peek(c.r.PathValue("name"), offset, count)
 	if err != nil {

@@ -155,6 +155,9 @@ func putExchange(c *call) error {
 		return badRequest("%s", err.Error())
 	}
 	name := exchangeName(c.r.PathValue("name"))
+	if err := c.allowed(v, vhost.Configure, vhost.KindExchange, name); err != nil {
+		return err
+	}
 	_, existed := v.ExchangeStats(name)
 	if err := v.DeclareExchange(name, kind, false, durable, autoDelete, internal, args); err != nil {
 		var ex *wire.Exception
@@ -196,6 +199,9 @@ func deleteExchange(c *call) error {
 	}
 	if _, ok := v.ExchangeStats(name); !ok {
 		return errNotFound
+	}
+	if err := c.allowed(v, vhost.Configure, vhost.KindExchange, name); err != nil {
+		return err
 	}
 	if err := v.DeleteExchange(name, c.r.URL.Query().Get("if-unused") == "true"); err != nil {
 		return amqpError(err)
@@ -340,6 +346,9 @@ func putQueue(c *call) error {
 	if name == "" {
 		return errNotFound
 	}
+	if err := c.allowed(v, vhost.Configure, vhost.KindQueue, name); err != nil {
+		return err
+	}
 	_, existed := v.QueueStats(name)
 	if _, err := v.DeclareQueue(nil, name, false, durable, false, autoDelete, args); err != nil {
 		return amqpError(err)
@@ -362,6 +371,9 @@ func deleteQueue(c *call) error {
 	if q == nil {
 		return errNotFound
 	}
+	if err := c.allowed(v, vhost.Configure, vhost.KindQueue, name); err != nil {
+		return err
+	}
 	query := c.r.URL.Query()
 	// The management plugin acts for the broker, not for a connection: exclusivity does
 	// not stop it (rabbit_amqqueue:delete/4 with the acting user).
@@ -380,6 +392,9 @@ func purgeQueue(c *call) error {
 	q := v.Queue(name)
 	if q == nil {
 		return errNotFound
+	}
+	if err := c.allowed(v, vhost.Read, vhost.KindQueue, name); err != nil {
+		return err
 	}
 	if _, err := v.PurgeQueue(q.Owner(), name); err != nil {
 		return amqpError(err)
@@ -548,6 +563,9 @@ func postBinding(c *call) error {
 		return badRequest("%s", err.Error())
 	}
 	src, dst, toQueue, _ := c.bindingFilter()
+	if err := c.bindingAllowed(v, src, dst, toQueue); err != nil {
+		return err
+	}
 	if toQueue {
 		q := v.Queue(dst)
 		err = v.BindQueue(q.Owner(), dst, src, key, args)
@@ -569,6 +587,9 @@ func deleteBinding(c *call) error {
 	if b.Source == "" {
 		return errAccessRefused // the default exchange's bindings are implicit
 	}
+	if err := c.bindingAllowed(v, b.Source, b.Destination, b.ToQueue); err != nil {
+		return err
+	}
 	if b.ToQueue {
 		q := v.Queue(b.Destination)
 		if q == nil {
@@ -582,6 +603,19 @@ func deleteBinding(c *call) error {
 		return amqpError(err)
 	}
 	return c.status(http.StatusNoContent)
+}
+
+// bindingAllowed: write on the destination and read on the source, as queue.bind and
+// exchange.bind check (rabbit_channel:binding_action/4).
+func (c *call) bindingAllowed(v *vhost.VHost, src, dst string, toQueue bool) error {
+	kind := vhost.KindExchange
+	if toQueue {
+		kind = vhost.KindQueue
+	}
+	if err := c.allowed(v, vhost.Write, kind, dst); err != nil {
+		return err
+	}
+	return c.allowed(v, vhost.Read, vhost.KindExchange, src)
 }
 
 // escapeSegment escapes a path segment as RabbitMQ's Location header does.

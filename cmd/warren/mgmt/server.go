@@ -294,6 +294,15 @@ func (c *call) vhostFor(name string) (*vhost.VHost, error) {
 	return v, nil
 }
 
+// allowed checks the user's permission on a resource of v as the operation's AMQP
+// equivalent would (vhost.Access.Check); a refusal is RabbitMQ's 401 "Access refused.".
+func (c *call) allowed(v *vhost.VHost, perm vhost.Perm, kind, name string) error {
+	if err := c.s.cfg.Broker.AccessFor(c.user, v.Name()).Check(perm, kind, name); err != nil {
+		return errAccessRefused
+	}
+	return nil
+}
+
 // vhosts returns the vhosts the user may see: all for monitoring and administrator
 // users, otherwise those it has permissions on (rabbit_mgmt_util:list_visible_vhosts/1).
 func (c *call) vhosts() []*vhost.VHost {
