@@ -36,6 +36,7 @@ type aclAdmin interface {
 	deleteUser(t *testing.T, name string)
 	setPermissions(t *testing.T, user, vhost, configure, write, read string)
 	setTopicPermissions(t *testing.T, user, vhost, exchange, write, read string)
+	setTags(t *testing.T, user string, tags ...string)
 	setVHostLimit(t *testing.T, vhost, limit string, n int)
 	setUserLimit(t *testing.T, user, limit string, n int)
 	rabbit() bool
@@ -61,6 +62,9 @@ func (w warrenAdmin) setPermissions(t *testing.T, user, vh, c, wr, r string) {
 }
 func (w warrenAdmin) setTopicPermissions(t *testing.T, user, vh, x, wr, r string) {
 	must(t, w.b.SetTopicPermissions(user, vh, x, wr, r))
+}
+func (w warrenAdmin) setTags(t *testing.T, user string, tags ...string) {
+	must(t, w.b.SetTags(user, tags))
 }
 func (w warrenAdmin) setVHostLimit(t *testing.T, vh, limit string, n int) {
 	l := w.b.VHost(vh).Limits()
@@ -110,6 +114,9 @@ func (r rabbitAdmin) setPermissions(t *testing.T, user, vh, c, w, rd string) {
 }
 func (r rabbitAdmin) setTopicPermissions(t *testing.T, user, vh, x, w, rd string) {
 	r.run(t, "set_topic_permissions", "-p", vh, user, x, w, rd)
+}
+func (r rabbitAdmin) setTags(t *testing.T, user string, tags ...string) {
+	r.run(t, append([]string{"set_user_tags", user}, tags...)...)
 }
 func (r rabbitAdmin) setVHostLimit(t *testing.T, vh, limit string, n int) {
 	r.run(t, "set_vhost_limits", "-p", vh, fmt.Sprintf(`{"%s": %d}`, limit, n))
@@ -347,6 +354,27 @@ func TestPermissionMatrix(t *testing.T) {
 		if !errors.As(err, &e) || e.Code != amqp.NotAllowed || e.Reason != want {
 			t.Fatalf("got %v, want 530 %s", err, want)
 		}
+	})
+	t.Run("validated-user-id/impersonator-tag", func(t *testing.T) {
+		// RW:docs/validated-user-id.md: a user tagged impersonator may publish with
+		// another user_id; others get 406.
+		pub := func(t *testing.T) error {
+			ch := watchChan(t, as("perm-admin"))
+			must(t, ch.Publish("", "ok.q", false, false, amqp.Publishing{UserId: "someone-else", Body: []byte("m")}))
+			_, err := ch.QueueDeclarePassive("ok.q", false, false, false, false, nil)
+			if errors.Is(err, amqp.ErrClosed) {
+				err = <-ch.closed
+			}
+			return err
+		}
+		err := pub(t)
+		want := "PRECONDITION_FAILED - user_id property set to 'someone-else' but authenticated user was 'perm-admin'"
+		if e := (*amqp.Error)(nil); !errors.As(err, &e) || e.Code != amqp.PreconditionFailed || e.Reason != want {
+			t.Fatalf("without the tag: %v, want 406 %s", err, want)
+		}
+		adm.setTags(t, "perm-admin", "impersonator")
+		defer adm.setTags(t, "perm-admin")
+		must(t, pub(t))
 	})
 	t.Run("passive-declares-need-some-permission", func(t *testing.T) {
 		if adm.rabbit() {
