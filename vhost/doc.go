@@ -59,7 +59,8 @@
 //
 // VHost.mu (RWMutex) guards the topology: both maps, every router, binding count and the
 // deleted flags. Publish holds it for reading only while it routes into its scratch slices,
-// then releases it and takes each target Queue.mu in turn, never two queue locks at once.
+// then releases it and takes each target Queue.mu in turn (all durable targets of a
+// persistent message together, in Queue.id order, as said above; otherwise one at a time).
 // Deleting a queue holds VHost.mu and then Queue.mu, marks the queue deleted and calls
 // Consumer.Cancelled after releasing both. Queue.Cancel releases Queue.mu before it takes
 // VHost.mu to auto-delete the queue.
