@@ -31,7 +31,8 @@
 //
 // A message enqueued on one queue keeps its body inside its index entry
 // ("inline", Badger user-meta metaInline), so the common case writes one key
-// and an ack deletes one. A message enqueued on N ≥ 2 queues in one batch is
+// and an ack deletes one; a caller that knows an entry is inline (Store.Inline,
+// Message.Inline) acks it with Batch.AckInline, which skips reading it. A message enqueued on N ≥ 2 queues in one batch is
 // stored once under 'm' with a reference count N under 'r'; each index entry
 // holds only the id (metaShared), and the ack that drops the count to zero
 // deletes body and count. The count lives on disk and changes only in the
