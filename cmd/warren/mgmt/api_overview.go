@@ -79,7 +79,7 @@ func overview(c *call) error {
 	listeners := []obj{}
 	for _, l := range s.cfg.Listeners {
 		host, port := splitListener(l.Addr)
-		listeners = append(listeners, obj{"node": s.node, "protocol": l.Protocol, "ip_address": host, "port": port, "socket_opts": []any{}})
+		listeners = append(listeners, obj{"node": s.node, "protocol": l.Protocol, "ip_address": host, "port": port, "socket_opts": obj{}})
 	}
 	o := obj{
 		"management_version": version,
@@ -97,8 +97,12 @@ func overview(c *call) error {
 		"cluster_name":     s.node,
 		"node":             s.node,
 		"disable_stats":    false,
-		"message_stats":    s.rates.messageStats(""),
-		"churn_rates":      s.rates.churnRates(),
+		// Constants of RabbitMQ's defaults, which tools read (rates_mode basic).
+		"enable_queue_totals":       false,
+		"statistics_db_event_queue": 0,
+		"sample_retention_policies": obj{"global": []int{600, 3600, 28800, 86400}, "basic": []int{600, 3600}, "detailed": []int{600}},
+		"message_stats":             s.rates.messageStats(""),
+		"churn_rates":               s.rates.churnRates(),
 		"queue_totals": obj{
 			"messages": ready + unacked, "messages_details": s.rates.details("totals\x00messages"),
 			"messages_ready": ready, "messages_ready_details": s.rates.details("totals\x00ready"),

@@ -431,3 +431,19 @@ func TestResourcePermissions(t *testing.T) {
 	e.want(as("DELETE", "/api/queues/%2F/app.x/contents", ""), 401, refused)
 	e.want(as("GET", "/api/queues/%2F/app.x/peek", ""), 401, refused)
 }
+
+func TestErlangList(t *testing.T) {
+	for _, tc := range []struct {
+		keys []string
+		want string
+	}{ // RabbitMQ 3.10.8's answers to publishes missing these keys
+		{[]string{"properties", "payload"}, "[{key_missing,properties},{key_missing,payload}]"},
+		{[]string{"routing_key", "properties", "payload"}, "[{key_missing,routing_key},{key_missing,properties},{key_missing,payload}]"},
+		{[]string{"properties", "payload", "payload_encoding"}, "[{key_missing,properties},\n {key_missing,payload},\n {key_missing,payload_encoding}]"},
+	} {
+		err := keysMissing(map[string]any{}, tc.keys...)
+		if ae, ok := err.(*apiError); !ok || ae.reason != tc.want {
+			t.Errorf("keys %v: %v, want %q", tc.keys, err, tc.want)
+		}
+	}
+}
