@@ -61,6 +61,12 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// quiet turns off the HTTP API and metrics listeners, whose fixed default
+// ports (15672, 15692) would collide between binaries started side by side.
+func quiet(args ...string) []string {
+	return append([]string{"--http-listen", "", "--metrics-listen", ""}, args...)
+}
+
 type proc struct {
 	cmd   *exec.Cmd
 	lines chan map[string]any
@@ -71,7 +77,7 @@ type proc struct {
 // "Server startup complete".
 func startWarren(t *testing.T, bin string, args ...string) (*proc, string) {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"--log-format", "json"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"--log-format", "json"}, quiet(args...)...)...)
 	cmd.Dir = t.TempDir()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -144,7 +150,7 @@ func TestServesAndShutsDownOnSIGTERM(t *testing.T) {
 
 func TestEnvironmentVariables(t *testing.T) {
 	bin := buildWarren(t)
-	cmd := exec.Command(bin, "--log-format", "json")
+	cmd := exec.Command(bin, quiet("--log-format", "json")...)
 	addr := freePort(t)
 	cmd.Env = append(os.Environ(), "WARREN_LISTEN="+addr, "WARREN_IN_MEMORY=true",
 		"RABBITMQ_DEFAULT_USER=app", "RABBITMQ_DEFAULT_PASS=s3cret")
@@ -194,7 +200,7 @@ func TestFailsClearlyWhenItCannotStart(t *testing.T) {
 				os.WriteFile(f, nil, 0o600)
 				tc.args = []string{"--listen", "127.0.0.1:0", "--data-dir", filepath.Join(f, "data")}
 			}
-			out, err := exec.Command(bin, tc.args...).CombinedOutput()
+			out, err := exec.Command(bin, quiet(tc.args...)...).CombinedOutput()
 			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {
 				t.Fatalf("exit %v, want non-zero; output:\n%s", err, out)
 			}
@@ -213,7 +219,7 @@ func TestStartupTime(t *testing.T) {
 	for range 5 {
 		addr := freePort(t)
 		start := time.Now()
-		cmd := exec.Command(bin, "--listen", addr, "--in-memory", "--log-level", "warn")
+		cmd := exec.Command(bin, quiet("--listen", addr, "--in-memory", "--log-level", "warn")...)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
