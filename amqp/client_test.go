@@ -151,14 +151,13 @@ func TestHeartbeatMissedClosesConnection(t *testing.T) {
 // Shutdown closes every client with 320 CONNECTION_FORCED.
 func TestShutdownSendsConnectionForced(t *testing.T) {
 	b := warrentest.StartWith(t, warrentest.Options{})
-	var conns []*amqp091.Connection
 	var notes []chan *amqp091.Error
 	for range 3 {
 		c, err := amqp091.Dial(b.URL)
 		if err != nil {
 			t.Fatal(err)
 		}
-		conns = append(conns, c)
+		defer c.Close()
 		notes = append(notes, c.NotifyClose(make(chan *amqp091.Error, 1)))
 	}
 	done := make(chan error, 1)

@@ -53,7 +53,6 @@ type conn struct {
 	dirty    []*channel // channels with confirms to flush at the end of a read batch
 	closing  bool       // connection.close sent; waiting for close-ok
 	released bool       // exclusive queues deleted
-	scratch  []byte
 
 	// forced is set by Shutdown (from another goroutine), which has sent
 	// connection.close with it: the connection is closing.

@@ -54,7 +54,6 @@ type rawClient struct {
 	t  testing.TB
 	nc net.Conn
 	r  *wire.FrameReader
-	ms wire.Methods
 }
 
 func dialRaw(t testing.TB, addr string) *rawClient {
