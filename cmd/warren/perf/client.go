@@ -215,9 +215,6 @@ func (c *conn) close() {
 	c.nc.Close()
 }
 
-// abort closes the socket without a handshake.
-func (c *conn) abort() { c.nc.Close() }
-
 // isTimeout reports a deadline error (how Run interrupts blocked reads and writes).
 func isTimeout(err error) bool {
 	var ne net.Error
