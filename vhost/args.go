@@ -19,7 +19,23 @@ type queueOpts struct {
 	hasDLX bool
 	dlrk   string // x-dead-letter-routing-key
 	hasRK  bool
+
+	maxLen   int64    // x-max-length: ready messages; -1 when absent
+	maxBytes int64    // x-max-length-bytes: body bytes of ready messages; -1 when absent
+	overflow overflow // x-overflow: what happens past those limits
 }
+
+// overflow is the x-overflow behaviour (RW:docs/maxlength.md).
+type overflow uint8
+
+const (
+	dropHead         overflow = iota // the default: the oldest ready messages go (dead-lettered as "maxlen")
+	rejectPublish                    // new messages are refused (basic.nack with confirms)
+	rejectPublishDLX                 // refused and dead-lettered as "maxlen"
+)
+
+// limited reports whether the queue has a length limit.
+func (o *queueOpts) limited() bool { return o.maxLen >= 0 || o.maxBytes >= 0 }
 
 // argCheck is one of rabbit_amqqueue:declare_args/0's validators: it returns the Erlang
 // term RabbitMQ would print for a bad value ("" if the value is fine).
@@ -30,7 +46,7 @@ type argCheck struct {
 
 // queueArgChecks are the validators for the arguments warren knows, in RabbitMQ's order
 // (rabbit_amqqueue:declare_args/0, 3.10). Unknown arguments are accepted, as RabbitMQ does.
-// TODO(queue-arguments issue): x-overflow, x-queue-mode, x-queue-version,
+// TODO(queue-arguments issue): x-queue-mode, x-queue-version,
 // x-single-active-consumer, x-queue-type values.
 var queueArgChecks = []argCheck{
 	{"x-expires", func(v any, _ wire.Table) string {
@@ -76,7 +92,19 @@ var queueArgChecks = []argCheck{
 		}
 		return ""
 	}},
+	{"x-overflow", func(v any, _ wire.Table) string { // rabbit_amqqueue:check_overflow/2
+		s, ok := v.(string)
+		if !ok {
+			return "{unacceptable_type," + typeName(v) + "}"
+		}
+		if _, ok := overflows[s]; !ok {
+			return "invalid_overflow"
+		}
+		return ""
+	}},
 }
+
+var overflows = map[string]overflow{"drop-head": dropHead, "reject-publish": rejectPublish, "reject-publish-dlx": rejectPublishDLX}
 
 // checkInt is rabbit_amqqueue:check_int_arg/2: an integer type, else the Erlang string
 // "expected integer, got <type>" (printed with its quotes by ~p).
@@ -130,9 +158,18 @@ func validateQueueArgs(vhost, name string, args wire.Table) (queueOpts, error) {
 				c.key, name, vhost, e)
 		}
 	}
-	o := queueOpts{ttl: -1}
+	o := queueOpts{ttl: -1, maxLen: -1, maxBytes: -1}
 	if v, ok := args["x-message-ttl"]; ok {
 		o.ttl, _ = asInt(v)
+	}
+	if v, ok := args["x-max-length"]; ok {
+		o.maxLen, _ = asInt(v)
+	}
+	if v, ok := args["x-max-length-bytes"]; ok {
+		o.maxBytes, _ = asInt(v)
+	}
+	if v, ok := args["x-overflow"].(string); ok {
+		o.overflow = overflows[v]
 	}
 	o.dlx, o.hasDLX = args["x-dead-letter-exchange"].(string)
 	o.dlrk, o.hasRK = args["x-dead-letter-routing-key"].(string)

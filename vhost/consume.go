@@ -172,14 +172,19 @@ func (q *Queue) offerLocked(cs *consumerSet) bool {
 	return false
 }
 
-// enqueue appends m and dispatches. false if the queue was deleted meanwhile.
-func (q *Queue) enqueue(m *Message) bool {
+// enqueue appends m and dispatches. ok=false if the queue was deleted meanwhile;
+// rejected=true (with ok) if its length limit refused m (maxlen.go).
+func (q *Queue) enqueue(m *Message) (ok, rejected bool) {
 	var now int64
 	expires := q.expiryFor(m, &now)
 	q.mu.Lock()
 	if q.mu.deleted {
 		q.mu.Unlock()
-		return false
+		return false, false
+	}
+	if q.refusesLocked(m) {
+		q.unlockFlush()
+		return true, true
 	}
 	q.mu.seq++
 	q.mu.ready.pushBack(item{msg: m, seq: q.mu.seq, expires: expires})
@@ -187,13 +192,14 @@ func (q *Queue) enqueue(m *Message) bool {
 		pst.mem.Add(msgCost(m))
 	}
 	q.dispatchLocked(now)
+	q.dropHeadLocked()
 	if expires != 0 || q.mu.dead != nil {
 		q.armLocked()
 		q.unlockFlush()
-		return true
+		return true, false
 	}
 	q.mu.Unlock()
-	return true
+	return true, false
 }
 
 // Get implements basic.get: takes the first ready message. ok=false when the queue is
@@ -314,6 +320,7 @@ func (q *Queue) Requeue(es ...Entry) {
 	clear(s)
 	q.mu.scratch = s[:0]
 	q.dispatchLocked(0)
+	q.dropHeadLocked()
 	q.armLocked()
 	q.unlockFlush()
 }

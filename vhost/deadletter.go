@@ -12,7 +12,7 @@ import (
 // routing keys, the expiration property removed, and an x-death header recording the event.
 // Republishing needs VHost.mu, so a queue collects dead letters under its lock
 // (Queue.mu.dead) and publishes them after releasing it (unlockFlush).
-// TODO(queue-arguments issue): reason "maxlen" with x-max-length.
+// Reason "maxlen" comes from length limits (maxlen.go).
 
 // deadLetter is a message leaving a queue for its dead-letter exchange.
 type deadLetter struct {

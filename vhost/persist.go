@@ -135,6 +135,8 @@ type resv struct {
 	gen   uint64 // the queue's index generation at reservation (Queue.mu.gen)
 	paged bool   // went to the queue's disk-only tail: nothing to do in memory
 	ok    bool
+	// rejected: the queue's length limit refused the message (x-overflow reject-publish*)
+	rejected bool
 }
 
 // worker is a queue of jobs for one goroutine the persister owns.
@@ -273,10 +275,15 @@ func (p *Publisher) reserve(m *Message, w Waiter, token uint64) (pending bool) {
 		if q.mu.deleted {
 			continue
 		}
+		if q.opts.overflow != dropHead && q.opts.limited() && q.overflowsLocked(m) {
+			p.res[i] = resv{rejected: true} // route refuses it (Queue.refuse)
+			continue
+		}
 		q.mu.seq++
 		rv := resv{seq: q.mu.seq, gen: q.mu.gen, ok: true}
 		r.b.Enqueue(q.mu.ix, rv.seq, id)
-		if (over && q.mu.ready.len() >= pageLow) || (tail && q.mu.runs > 0 && q.mu.ready.back().isRun()) {
+		// A length-limited queue keeps its messages in memory (maxlen.go).
+		if !q.opts.limited() && (over && q.mu.ready.len() >= pageLow) || (tail && q.mu.runs > 0 && q.mu.ready.back().isRun()) {
 			rv.paged = true
 			q.appendRunLocked(rv.seq)
 		}
@@ -327,6 +334,7 @@ func (q *Queue) enqueueReserved(m *Message, rv resv) bool {
 	q.mu.ready.insert(item{msg: m, seq: rv.seq, expires: expires})
 	q.vhost.pst.mem.Add(msgCost(m))
 	q.dispatchLocked(now)
+	q.dropHeadLocked()
 	q.armLocked()
 	q.unlockFlush()
 	return true

@@ -38,6 +38,8 @@ type Publisher struct {
 	work   []*Exchange // exchanges to route through; also the visited set
 	res    []resv      // per p.queues entry: its reservation in a durable queue (persist.go)
 	locked []int       // indexes into p.queues of the durable queues being reserved
+
+	rejected bool // the last publish was refused by a queue's length limit (maxlen.go)
 }
 
 // NewPublisher returns a Publisher for v.
@@ -173,6 +175,7 @@ func (p *Publisher) route(m *Message, stripBcc bool, hdrs wire.Table, hdrsDecode
 	if m.Persistent && v.pst != nil && len(p.queues) > 0 {
 		pending = p.reserve(m, w, token)
 	}
+	p.rejected = false
 	for i, q := range p.queues {
 		if len(p.res) > 0 && p.res[i].ok {
 			if q.enqueueReserved(m, p.res[i]) {
@@ -180,9 +183,14 @@ func (p *Publisher) route(m *Message, stripBcc bool, hdrs wire.Table, hdrsDecode
 			}
 			continue
 		}
-		if q.enqueue(m) {
-			routed = true
+		if len(p.res) > 0 && p.res[i].rejected {
+			q.refuse(m)
+			routed, p.rejected = true, true
+			continue
 		}
+		ok, rejected := q.enqueue(m)
+		routed = routed || ok
+		p.rejected = p.rejected || rejected
 	}
 	clear(p.queues)
 	p.queues = p.queues[:0]
@@ -265,6 +273,16 @@ type Waiter interface {
 // synced it; then pending is true and w.Stored(token, err) follows later.
 // Otherwise pending is false and Stored is never called for token. A nil w is allowed
 // (nothing to report; the message is stored all the same).
+//
+// After it returns, Rejected reports whether a queue refused m (x-overflow reject-publish
+// or reject-publish-dlx, maxlen.go): the publisher must then get basic.nack for it instead
+// of basic.ack (RW:docs/maxlength.md), also when other queues took it; pending still says
+// whether Stored follows for the queues that did.
 func (p *Publisher) PublishFor(m *Message, w Waiter, token uint64) (routed, pending bool, err error) {
 	return p.publish(m, w, token)
 }
+
+// Rejected reports whether the last Publish or PublishFor was refused by at least one
+// queue's length limit (x-overflow reject-publish or reject-publish-dlx). Such a publish
+// still counts as routed.
+func (p *Publisher) Rejected() bool { return p.rejected }

@@ -29,9 +29,18 @@ func (it *item) lastSeq() uint64 {
 // indexing is a mask; popping never reallocates. Not safe for concurrent use: the owning
 // Queue's mutex guards it.
 type ring struct {
-	buf  []item // len(buf) is 0 or a power of two
-	head int    // index of the first element
-	n    int    // number of elements
+	buf   []item // len(buf) is 0 or a power of two
+	head  int    // index of the first element
+	n     int    // number of elements
+	bytes int64  // body bytes of the in-memory messages (runs count 0): x-max-length-bytes
+}
+
+// size is the body size an element adds to ring.bytes.
+func (it *item) size() int64 {
+	if it.msg == nil {
+		return 0
+	}
+	return int64(len(it.msg.Body))
 }
 
 func (r *ring) len() int { return r.n }
@@ -59,6 +68,7 @@ func (r *ring) pushBack(it item) {
 	}
 	r.buf[(r.head+r.n)&(len(r.buf)-1)] = it
 	r.n++
+	r.bytes += it.size()
 }
 
 func (r *ring) front() *item { return &r.buf[r.head] }
@@ -99,6 +109,7 @@ func (r *ring) headBefore(limit int) int {
 // removeAt deletes the element at index i, shifting the shorter side.
 func (r *ring) removeAt(i int) {
 	mask := len(r.buf) - 1
+	r.bytes -= r.at(i).size()
 	if i < r.n/2 {
 		for j := i; j > 0; j-- {
 			r.buf[(r.head+j)&mask] = r.buf[(r.head+j-1)&mask]
@@ -123,6 +134,7 @@ func (r *ring) each(fn func(*item)) {
 
 func (r *ring) popFront() item {
 	it := r.buf[r.head]
+	r.bytes -= it.size()
 	r.buf[r.head] = item{} // drop the message reference for the GC
 	r.head = (r.head + 1) & (len(r.buf) - 1)
 	r.n--
@@ -135,6 +147,7 @@ func (r *ring) insertSorted(it item) {
 	if r.n == len(r.buf) {
 		r.grow()
 	}
+	r.bytes += it.size()
 	mask := len(r.buf) - 1
 	if r.n == 0 || it.seq < r.buf[r.head].seq {
 		r.head = (r.head - 1) & mask
@@ -183,6 +196,9 @@ func (r *ring) insertAll(items []item) {
 		size *= 2
 	}
 	nb := make([]item, size)
+	for x := range items {
+		r.bytes += items[x].size()
+	}
 	i, j, k := 0, 0, 0
 	for i < r.n || j < len(items) {
 		if j == len(items) || (i < r.n && r.at(i).seq < items[j].seq) {
@@ -206,6 +222,6 @@ func (r *ring) clear() int {
 	} else {
 		clear(r.buf)
 	}
-	r.head, r.n = 0, 0
+	r.head, r.n, r.bytes = 0, 0, 0
 	return n
 }

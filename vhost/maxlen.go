@@ -1,0 +1,73 @@
+package vhost
+
+// Length limits (RW:docs/maxlength.md): x-max-length counts a queue's ready messages,
+// x-max-length-bytes the body bytes of its ready messages; unacknowledged deliveries count
+// for neither. x-overflow says what happens past a limit, as rabbit_amqqueue_process does it
+// (3.10):
+//
+//   - drop-head (default): the message is enqueued (and offered to consumers) first, then
+//     the oldest ready messages are dropped, or dead-lettered with reason "maxlen", until the
+//     queue is within its limits again (maybe_drop_head/2). A requeue does the same.
+//   - reject-publish: a message that would take the queue past a limit is refused
+//     (will_overflow/2: ready+1 > max-length or ready bytes+size > max-length-bytes), even
+//     when a consumer is waiting. The publish still counts as routed (no basic.return); a
+//     publisher in confirm mode gets basic.nack for it (Publisher.Rejected).
+//   - reject-publish-dlx: refused likewise, and dead-lettered with reason "maxlen".
+//
+// A length-limited queue never pages its messages out (pager.go), so that both limits are
+// exact. After a restart the recovered backlog of a durable queue is on disk; its messages
+// count for x-max-length but drop-head stops at them until they are paged in, and their
+// bytes count once they are in memory.
+
+// overflowsLocked reports whether enqueueing m would take q past a limit.
+func (q *Queue) overflowsLocked(m *Message) bool {
+	o := &q.opts
+	return (o.maxLen >= 0 && int64(q.readyLocked())+1 > o.maxLen) ||
+		(o.maxBytes >= 0 && q.mu.ready.bytes+int64(len(m.Body)) > o.maxBytes)
+}
+
+// refusesLocked reports whether q refuses m (x-overflow reject-publish or
+// reject-publish-dlx and m would overflow); for reject-publish-dlx it queues m for
+// dead-lettering, so the caller must release q.mu with unlockFlush.
+func (q *Queue) refusesLocked(m *Message) bool {
+	if q.opts.overflow == dropHead || !q.opts.limited() || !q.overflowsLocked(m) {
+		return false
+	}
+	if q.opts.overflow == rejectPublishDLX && q.opts.hasDLX {
+		q.mu.dead = append(q.mu.dead, deadLetter{msg: m, reason: "maxlen"})
+	}
+	return true
+}
+
+// dropHeadLocked enforces the limits of a drop-head queue: it drops or dead-letters
+// ("maxlen") ready messages from the head while the queue is over a limit.
+func (q *Queue) dropHeadLocked() {
+	o := &q.opts
+	if o.overflow != dropHead || !o.limited() {
+		return
+	}
+	for q.mu.ready.len() > 0 && !q.mu.ready.front().isRun() &&
+		((o.maxLen >= 0 && int64(q.readyLocked()) > o.maxLen) || (o.maxBytes >= 0 && q.mu.ready.bytes > o.maxBytes)) {
+		it := q.mu.ready.popFront()
+		if o.hasDLX {
+			q.deadLetterLocked(&it, "maxlen")
+		} else {
+			q.leftLocked(&it)
+		}
+	}
+}
+
+// refuse handles m refused by q while it was being reserved (Publisher.reserve): a
+// reject-publish-dlx queue dead-letters it.
+func (q *Queue) refuse(m *Message) {
+	if q.opts.overflow != rejectPublishDLX || !q.opts.hasDLX {
+		return
+	}
+	q.mu.Lock()
+	if q.mu.deleted {
+		q.mu.Unlock()
+		return
+	}
+	q.mu.dead = append(q.mu.dead, deadLetter{msg: m, reason: "maxlen"})
+	q.unlockFlush()
+}
