@@ -44,9 +44,11 @@ type channel struct {
 
 	// Publisher confirms, guarded by mu: the store confirms on its own
 	// goroutine (Stored).
-	pubSeq  uint64   // sequence number of the last publish
-	ackedTo uint64   // confirms sent up to here
-	waiting []uint64 // publishes waiting for the disk, in order
+	pubSeq   uint64   // sequence number of the last publish
+	ackedTo  uint64   // confirms sent up to here
+	waiting  []uint64 // publishes waiting for the disk, in order
+	inFlight uint64   // the publish being routed (nothing from it on may be confirmed yet); 0 if none
+	nacks    []uint64 // rejected publishes not yet nacked, in order
 }
 
 // testPanicQueue, when set by a test, makes queue.declare of that name panic.

@@ -171,7 +171,7 @@ func (ch *channel) route(m *vhost.Message, mandatory bool) error {
 		ch.publisher = ch.c.vhost.NewPublisher()
 	}
 	if !ch.confirm {
-		routed, _, err := ch.publish(m, noWaiter{}, 0)
+		routed, _, err := ch.publish(m, noWaiter{}, 0) // a rejected message is dropped silently
 		if err != nil {
 			return publishErr(err)
 		}
@@ -183,24 +183,36 @@ func (ch *channel) route(m *vhost.Message, mandatory bool) error {
 	// The sequence number goes into ch.waiting before the publish, so that
 	// a Stored racing this goroutine finds it, and no confirm covers it
 	// until it leaves ch.waiting.
+	// ch.inFlight holds confirms below seq until the publish has returned and
+	// said whether a queue rejected it (Stored may come first).
 	ch.mu.Lock()
 	ch.pubSeq++
 	seq := ch.pubSeq
 	ch.waiting = append(ch.waiting, seq)
+	ch.inFlight = seq
 	ch.mu.Unlock()
 	routed, pending, err := ch.publish(m, ch, seq)
 	if err != nil {
+		ch.mu.Lock()
+		ch.inFlight = 0
+		ch.mu.Unlock()
 		return publishErr(err)
 	}
 	if !routed && mandatory {
 		// Before the confirm: RW:docs/confirms.md.
 		ch.sendReturn(m, wire.NoRoute, "NO_ROUTE")
 	}
-	if !pending {
-		ch.mu.Lock()
-		ch.waiting = ch.waiting[:len(ch.waiting)-1] // still the last: only this goroutine appends
-		ch.mu.Unlock()
+	ch.mu.Lock()
+	ch.inFlight = 0
+	if ch.publisher.Rejected() && !isReply(m) {
+		// A queue's length limit refused it (x-overflow reject-publish):
+		// basic.nack instead of basic.ack (RW:docs/maxlength.md).
+		ch.nacks = append(ch.nacks, seq)
 	}
+	if !pending {
+		ch.waiting = ch.waiting[:len(ch.waiting)-1] // still the last: only this goroutine appends
+	}
+	ch.mu.Unlock()
 	if !ch.dirty {
 		ch.dirty = true
 		ch.c.dirty = append(ch.c.dirty, ch)
@@ -211,7 +223,7 @@ func (ch *channel) route(m *vhost.Message, mandatory bool) error {
 // publish hands m to the broker core, or straight to a direct reply-to
 // consumer.
 func (ch *channel) publish(m *vhost.Message, w vhost.Waiter, token uint64) (routed, pending bool, err error) {
-	if m.Exchange == "" && strings.HasPrefix(m.RoutingKey, replyPrefix) {
+	if isReply(m) {
 		routed = ch.routeReply(m)
 		ch.c.stats.publishedOne(ch.confirm, routed)
 		return routed, false, nil
@@ -221,6 +233,11 @@ func (ch *channel) publish(m *vhost.Message, w vhost.Waiter, token uint64) (rout
 		ch.c.stats.publishedOne(ch.confirm, routed)
 	}
 	return routed, pending, err
+}
+
+// isReply reports whether m goes to a direct reply-to consumer (replyto.go).
+func isReply(m *vhost.Message) bool {
+	return m.Exchange == "" && strings.HasPrefix(m.RoutingKey, replyPrefix)
 }
 
 func publishErr(err error) error {
@@ -266,12 +283,36 @@ func (ch *channel) confirmableLocked() uint64 {
 	if len(ch.waiting) > 0 {
 		return ch.waiting[0] - 1
 	}
+	if ch.inFlight != 0 {
+		return ch.inFlight - 1
+	}
 	return ch.pubSeq
 }
 
-// confirmLocked sends one basic.ack covering every publish up to upTo not
-// yet confirmed (multiple=true when it covers more than one).
+// confirmLocked confirms every publish up to upTo not yet confirmed: one
+// basic.nack for each rejected one (ch.nacks), one basic.ack (multiple=true
+// when it covers more than one) for each stretch in between.
 func (ch *channel) confirmLocked(upTo uint64) {
+	for len(ch.nacks) > 0 && ch.nacks[0] <= upTo {
+		n := ch.nacks[0]
+		ch.nacks = ch.nacks[1:]
+		if n <= ch.ackedTo {
+			continue // nacked already (the store failed it)
+		}
+		ch.ackLocked(n - 1)
+		nack := wire.BasicNack{DeliveryTag: n}
+		ch.c.sendMethod(ch.id, &nack)
+		ch.ackedTo = n
+	}
+	if len(ch.nacks) == 0 {
+		ch.nacks = nil // let the array go
+	}
+	ch.ackLocked(upTo)
+}
+
+// ackLocked sends one basic.ack covering every publish up to upTo not yet
+// confirmed (multiple=true when it covers more than one).
+func (ch *channel) ackLocked(upTo uint64) {
 	if upTo <= ch.ackedTo {
 		return
 	}

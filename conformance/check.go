@@ -55,6 +55,7 @@ var Checks = concat(
 	txChecks,
 	replyToChecks,
 	extensionChecks,
+	extension2Checks,
 )
 
 func concat(lists ...[]Check) []Check {

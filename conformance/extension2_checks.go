@@ -1,0 +1,184 @@
+package conformance
+
+import (
+	"fmt"
+	"reflect"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// confirmsOf publishes bodies to the default exchange with key q on a fresh confirm-mode channel and
+// returns, per publish, whether the broker acked (true) or nacked (false) it.
+func (e *Env) confirmsOf(q string, bodies ...string) []bool {
+	ch := e.Channel()
+	e.Must(ch.Confirm(false), "confirm.select")
+	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, len(bodies)))
+	for _, b := range bodies {
+		e.Publish(ch, "", q, Text(b))
+	}
+	acks := make([]bool, len(bodies))
+	for i := range bodies {
+		select {
+		case c := <-confirms:
+			if c.DeliveryTag != uint64(i+1) {
+				e.Fatalf("confirm %d: delivery tag %d", i+1, c.DeliveryTag)
+			}
+			acks[i] = c.Ack
+		case <-e.within(closeWait):
+			e.Fatalf("confirm %d of %d did not come", i+1, len(bodies))
+		}
+	}
+	return acks
+}
+
+// extension2Checks cover RabbitMQ's queue length limits (docs/maxlength.md).
+var extension2Checks = []Check{
+	{
+		Name: "x-max-length/drop-head-keeps-the-newest",
+		Rule: "RabbitMQ docs/maxlength.md: with x-max-length and the default overflow drop-head, the oldest ready messages are dropped",
+		Run: func(e *Env) error {
+			q := e.declareWith(e.Channel(), amqp.Table{"x-max-length": int32(2)})
+			if acks := e.confirmsOf(q, "1", "2", "3", "4"); !reflect.DeepEqual(acks, []bool{true, true, true, true}) {
+				return fmt.Errorf("confirms %v, want every publish acked", acks)
+			}
+			if got := e.Drain(q); !reflect.DeepEqual(got, []string{"3", "4"}) {
+				return fmt.Errorf("queue holds %q, want [3 4]", got)
+			}
+			return nil
+		},
+	},
+	{
+		Name: "x-max-length-bytes/drop-head-counts-body-bytes",
+		Rule: "RabbitMQ docs/maxlength.md: x-max-length-bytes limits the total body size of ready messages; drop-head drops the oldest",
+		Run: func(e *Env) error {
+			q := e.declareWith(e.Channel(), amqp.Table{"x-max-length-bytes": int32(5)})
+			e.confirmsOf(q, "123", "45", "6")
+			if got := e.Drain(q); !reflect.DeepEqual(got, []string{"45", "6"}) {
+				return fmt.Errorf("queue holds %q, want [45 6]", got)
+			}
+			return nil
+		},
+	},
+	{
+		Name: "x-max-length/drop-head-dead-letters-maxlen",
+		Rule: "RabbitMQ docs/maxlength.md, docs/dlx.md: messages dropped from the head are dead-lettered with reason maxlen",
+		Run: func(e *Env) error {
+			ch := e.Channel()
+			dlx, dlq := e.deadLetterPair(ch)
+			q := e.declareWith(ch, amqp.Table{"x-max-length": int32(1), "x-dead-letter-exchange": dlx})
+			e.confirmsOf(q, "old", "new")
+			dead, err := ch.Consume(dlq, "", true, false, false, false, nil)
+			e.Must(err, "basic.consume of the dead-letter queue")
+			m := e.Recv(dead, "the dropped message")
+			if string(m.Body) != "old" {
+				return fmt.Errorf("dead-lettered %q, want \"old\"", m.Body)
+			}
+			t, err := firstDeath(m)
+			if err != nil {
+				return err
+			}
+			if err := wantDeath(t, q, "maxlen", "", []any{q}); err != nil {
+				return err
+			}
+			if m.Headers["x-first-death-reason"] != "maxlen" {
+				return fmt.Errorf("x-first-death-reason %v, want maxlen", m.Headers["x-first-death-reason"])
+			}
+			return nil
+		},
+	},
+	{
+		Name: "x-overflow/reject-publish-nacks",
+		Rule: "RabbitMQ docs/maxlength.md: with x-overflow reject-publish a full queue refuses new messages; a publisher using confirms gets basic.nack",
+		Run: func(e *Env) error {
+			ch := e.Channel()
+			dlx, dlq := e.deadLetterPair(ch)
+			q := e.declareWith(ch, amqp.Table{"x-max-length": int32(2), "x-overflow": "reject-publish", "x-dead-letter-exchange": dlx})
+			if acks := e.confirmsOf(q, "1", "2", "3", "4"); !reflect.DeepEqual(acks, []bool{true, true, false, false}) {
+				return fmt.Errorf("confirms %v, want [ack ack nack nack]", acks)
+			}
+			if got := e.Drain(q); !reflect.DeepEqual(got, []string{"1", "2"}) {
+				return fmt.Errorf("queue holds %q, want [1 2]", got)
+			}
+			if got := e.Drain(dlq); len(got) != 0 {
+				return fmt.Errorf("reject-publish dead-lettered %q", got)
+			}
+			// Room again: accepted again.
+			if acks := e.confirmsOf(q, "5"); !acks[0] {
+				return fmt.Errorf("publish into an emptied queue nacked")
+			}
+			return nil
+		},
+	},
+	{
+		Name: "x-overflow/reject-publish-dlx-nacks-and-dead-letters",
+		Rule: "RabbitMQ docs/maxlength.md: reject-publish-dlx refuses like reject-publish and dead-letters the refused message (reason maxlen)",
+		Run: func(e *Env) error {
+			ch := e.Channel()
+			dlx, dlq := e.deadLetterPair(ch)
+			q := e.declareWith(ch, amqp.Table{"x-max-length": int32(1), "x-overflow": "reject-publish-dlx", "x-dead-letter-exchange": dlx})
+			if acks := e.confirmsOf(q, "kept", "refused"); !reflect.DeepEqual(acks, []bool{true, false}) {
+				return fmt.Errorf("confirms %v, want [ack nack]", acks)
+			}
+			dead, err := ch.Consume(dlq, "", true, false, false, false, nil)
+			e.Must(err, "basic.consume of the dead-letter queue")
+			m := e.Recv(dead, "the refused message")
+			if string(m.Body) != "refused" {
+				return fmt.Errorf("dead-lettered %q, want \"refused\"", m.Body)
+			}
+			t, err := firstDeath(m)
+			if err != nil {
+				return err
+			}
+			if err := wantDeath(t, q, "maxlen", "", []any{q}); err != nil {
+				return err
+			}
+			if got := e.Drain(q); !reflect.DeepEqual(got, []string{"kept"}) {
+				return fmt.Errorf("queue holds %q, want [kept]", got)
+			}
+			return nil
+		},
+	},
+	{
+		Name: "x-overflow/reject-publish-still-routed",
+		Rule: "RabbitMQ docs/maxlength.md: a message a full queue refuses was routed: a mandatory publish is nacked, not returned, and other queues get it",
+		Run: func(e *Env) error {
+			ch := e.Channel()
+			x := e.DeclareExchange(ch, "fanout")
+			full := e.declareWith(ch, amqp.Table{"x-max-length": int32(0), "x-overflow": "reject-publish"})
+			other := e.DeclareQueue(ch)
+			e.Bind(ch, full, "", x, nil)
+			e.Bind(ch, other, "", x, nil)
+			pub := e.Channel()
+			e.Must(pub.Confirm(false), "confirm.select")
+			returns := pub.NotifyReturn(make(chan amqp.Return, 1))
+			dc, err := pub.PublishWithDeferredConfirmWithContext(e.ctx, x, "", true, false, Text("m"))
+			e.Must(err, "basic.publish mandatory")
+			ack, err := dc.WaitContext(e.ctx)
+			e.Must(err, "waiting for the confirm")
+			if ack {
+				return fmt.Errorf("got basic.ack, want basic.nack")
+			}
+			select {
+			case r := <-returns:
+				return fmt.Errorf("got basic.return %d %s", r.ReplyCode, r.ReplyText)
+			default:
+			}
+			if got := e.Drain(other); !reflect.DeepEqual(got, []string{"m"}) {
+				return fmt.Errorf("the other queue holds %q, want [m]", got)
+			}
+			return nil
+		},
+	},
+	{
+		Name: "x-overflow/invalid-value-406",
+		Rule: "rabbit_amqqueue:check_overflow/2: x-overflow must be drop-head, reject-publish or reject-publish-dlx",
+		Run: func(e *Env) error {
+			ch := e.Channel()
+			q := e.Queue()
+			_, err := ch.QueueDeclare(q, false, false, false, false, amqp.Table{"x-overflow": "drop-tail"})
+			e.WantChannelError(ch, err, amqp.PreconditionFailed,
+				fmt.Sprintf("PRECONDITION_FAILED - invalid arg 'x-overflow' for queue '%s' in vhost '%s': invalid_overflow", q, e.Vhost), "queue.declare x-overflow drop-tail")
+			return nil
+		},
+	},
+}
