@@ -11,8 +11,9 @@ import (
 
 // channel is one AMQP channel of a connection.
 type channel struct {
-	c  *conn
-	id uint16
+	c    *conn
+	id   uint16
+	view chanView // the management API's copy of confirm, tx and prefetch (inspect.go)
 
 	// owned by the connection's readLoop
 	closing   bool // channel.close sent; waiting for close-ok, dropping all else
@@ -221,6 +222,7 @@ func (ch *channel) handle(m wire.Method) error {
 			return wire.Soft(wire.PreconditionFailed, "cannot switch from tx to confirm mode")
 		}
 		ch.confirm = true
+		ch.view.mode.Or(viewConfirm)
 		if !m.NoWait {
 			ch.send(&wire.ConfirmSelectOk{})
 		}
@@ -230,6 +232,7 @@ func (ch *channel) handle(m wire.Method) error {
 			return wire.Soft(wire.PreconditionFailed, "cannot switch from confirm to tx mode")
 		}
 		ch.tx = true
+		ch.view.mode.Or(viewTx)
 		ch.send(&wire.TxSelectOk{})
 		return nil
 	case *wire.TxCommit:

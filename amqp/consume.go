@@ -220,6 +220,7 @@ func (ch *channel) onQos(m *wire.BasicQos) error {
 	if !m.Global {
 		// RabbitMQ: global=false sets the limit for consumers created later.
 		ch.prefetch = m.PrefetchCount
+		ch.view.prefetch.Store(uint32(m.PrefetchCount))
 		ch.send(&wire.BasicQosOk{})
 		return nil
 	}

@@ -56,8 +56,23 @@ type ChannelInfo struct {
 	Consumers      int
 	Unacked        int    // deliveries (consumer and basic.get) awaiting an ack
 	GlobalPrefetch uint16 // basic.qos global=true; 0: none
+	Prefetch       uint16 // basic.qos global=false: the limit of consumers created from now on
 	Unconfirmed    int    // publishes in confirm mode waiting for the store
+	Confirm        bool   // confirm.select was sent
+	Transactional  bool   // tx.select was sent
 }
+
+// chanView mirrors readLoop-owned channel state for other goroutines: written by the
+// channel's readLoop right after the field it copies, read by the management API.
+type chanView struct {
+	mode     atomic.Uint32 // viewConfirm | viewTx
+	prefetch atomic.Uint32
+}
+
+const (
+	viewConfirm = 1 << iota
+	viewTx
+)
 
 // inspect is a connection's management view. See the comment at the top of the file.
 type inspect struct {
@@ -230,6 +245,9 @@ func channelInfo(conn *ConnInfo, ch *channel) ChannelInfo {
 	ci.GlobalPrefetch = ch.globalPrefetch
 	ci.Unconfirmed = len(ch.waiting)
 	ch.mu.Unlock()
+	mode := ch.view.mode.Load()
+	ci.Confirm, ci.Transactional = mode&viewConfirm != 0, mode&viewTx != 0
+	ci.Prefetch = uint16(ch.view.prefetch.Load())
 	return ci
 }
 

@@ -43,6 +43,9 @@ func TestInspectConnectionsAndChannels(t *testing.T) {
 	if err := ch2.Qos(7, 0, false); err != nil {
 		t.Fatal(err)
 	}
+	if err := ch2.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := ch2.QueueDeclare("q", false, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +88,9 @@ func TestInspectConnectionsAndChannels(t *testing.T) {
 	if chs[0].Number != 1 || chs[0].Name != c.Name+" (1)" || chs[1].Consumers != 1 || chs[0].Consumers != 0 ||
 		chs[0].Conn.Name != c.Name {
 		t.Fatalf("channels %+v %+v", chs[0], chs[1])
+	}
+	if !chs[1].Confirm || chs[1].Transactional || chs[1].Prefetch != 7 || chs[0].Confirm || chs[0].Prefetch != 0 {
+		t.Fatalf("channel modes %+v %+v", chs[0], chs[1])
 	}
 	if per, ok := b.Server.ConnectionChannels(c.Name); !ok || len(per) != 2 {
 		t.Fatalf("ConnectionChannels = %d, %v", len(per), ok)

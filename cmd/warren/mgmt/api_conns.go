@@ -205,6 +205,9 @@ func (s *Server) channelJSON(ch amqp.ChannelInfo) obj {
 		"messages_unacknowledged": ch.Unacked,
 		"messages_unconfirmed":    ch.Unconfirmed,
 		"global_prefetch_count":   ch.GlobalPrefetch,
+		"prefetch_count":          ch.Prefetch,
+		"confirm":                 ch.Confirm,
+		"transactional":           ch.Transactional,
 	}
 }
 
