@@ -35,6 +35,10 @@
 //
 // The vhost's access lock (users, sessions) is taken by calls made without any of these.
 //
+// The management views (inspect.go) take retired.mu → Server.mu → inspect.mu →
+// channel.mu, one connection and one channel at a time, and call nothing in vhost
+// while holding any of them.
+//
 // A queue calls consumer.Deliver with its lock held, so code holding channel.mu
 // or outbox.mu never calls into vhost. Acks collect their entries under
 // channel.mu, release it, and only then settle them in their queues.
