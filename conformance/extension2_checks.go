@@ -3,6 +3,7 @@ package conformance
 import (
 	"fmt"
 	"reflect"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -31,8 +32,45 @@ func (e *Env) confirmsOf(q string, bodies ...string) []bool {
 	return acks
 }
 
-// extension2Checks cover RabbitMQ's queue length limits (docs/maxlength.md).
+// gone reports whether queue q no longer exists, without using it (a declare or basic.get would
+// restart its x-expires period): a mandatory publish to it through the default exchange comes back.
+func (e *Env) gone(pub *Chan, returns <-chan amqp.Return, q string) bool {
+	e.Must(pub.PublishWithContext(e.ctx, "", q, true, false, Text("probe")), "mandatory basic.publish probe")
+	e.Sync(pub)
+	select {
+	case <-returns:
+		return true
+	default:
+		return false
+	}
+}
+
+// extension2Checks cover RabbitMQ's queue length limits (docs/maxlength.md) and queue expiry
+// (docs/ttl.md).
 var extension2Checks = []Check{
+	{
+		Name: "x-expires/unused-queue-is-deleted",
+		Rule: "RabbitMQ docs/ttl.md (queue TTL): a queue unused (no consumers, basic.get or redeclare) for x-expires ms is deleted; publishing is no use, a consumer is",
+		Run: func(e *Env) error {
+			ch := e.Channel()
+			idle := e.declareWith(ch, amqp.Table{"x-expires": int32(100)})
+			consumed := e.declareWith(ch, amqp.Table{"x-expires": int32(100)})
+			if _, err := ch.Consume(consumed, "", true, false, false, false, nil); err != nil {
+				e.Must(err, "basic.consume")
+			}
+			pub := e.Channel()
+			returns := pub.NotifyReturn(make(chan amqp.Return, 100))
+			start := time.Now()
+			e.Eventually("queue with x-expires 100 deleted", func() bool { return e.gone(pub, returns, idle) })
+			if time.Since(start) < 90*time.Millisecond {
+				return fmt.Errorf("queue with x-expires 100 deleted after %v", time.Since(start))
+			}
+			if e.gone(pub, returns, consumed) {
+				return fmt.Errorf("queue with a consumer expired")
+			}
+			return nil
+		},
+	},
 	{
 		Name: "x-max-length/drop-head-keeps-the-newest",
 		Rule: "RabbitMQ docs/maxlength.md: with x-max-length and the default overflow drop-head, the oldest ready messages are dropped",

@@ -14,11 +14,12 @@ const maxExpiry = 315_360_000_000
 
 // queueOpts are the queue arguments this package acts on, parsed once at declare.
 type queueOpts struct {
-	ttl    int64  // x-message-ttl in ms; -1 when absent
-	dlx    string // x-dead-letter-exchange
-	hasDLX bool
-	dlrk   string // x-dead-letter-routing-key
-	hasRK  bool
+	expires int64  // x-expires in ms (expires.go); 0 when absent (0 itself is refused)
+	ttl     int64  // x-message-ttl in ms; -1 when absent
+	dlx     string // x-dead-letter-exchange
+	hasDLX  bool
+	dlrk    string // x-dead-letter-routing-key
+	hasRK   bool
 
 	maxLen   int64    // x-max-length: ready messages; -1 when absent
 	maxBytes int64    // x-max-length-bytes: body bytes of ready messages; -1 when absent
@@ -33,6 +34,9 @@ const (
 	rejectPublish                    // new messages are refused (basic.nack with confirms)
 	rejectPublishDLX                 // refused and dead-lettered as "maxlen"
 )
+
+// noQueueOpts are the options of a queue without arguments.
+func noQueueOpts() queueOpts { return queueOpts{ttl: -1, maxLen: -1, maxBytes: -1} }
 
 // limited reports whether the queue has a length limit.
 func (o *queueOpts) limited() bool { return o.maxLen >= 0 || o.maxBytes >= 0 }
@@ -158,7 +162,10 @@ func validateQueueArgs(vhost, name string, args wire.Table) (queueOpts, error) {
 				c.key, name, vhost, e)
 		}
 	}
-	o := queueOpts{ttl: -1, maxLen: -1, maxBytes: -1}
+	o := noQueueOpts()
+	if v, ok := args["x-expires"]; ok {
+		o.expires, _ = asInt(v)
+	}
 	if v, ok := args["x-message-ttl"]; ok {
 		o.ttl, _ = asInt(v)
 	}

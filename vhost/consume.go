@@ -73,6 +73,7 @@ func (v *VHost) Consume(o *Owner, queue, tag string, c Consumer, exclusive, noAc
 		return "", nil, wire.Soft(wire.AccessRefused, "queue '%s' in vhost '%s' in exclusive use", queue, v.name)
 	}
 	q.mu.consumers.add(&consumer{c: c, tag: tag, noAck: noAck, exclusive: exclusive, prio: prio, args: args})
+	q.touchLocked()
 	q.mu.exclusiveConsumer = exclusive
 	if s, ok := c.(Starter); ok {
 		s.Started(q, tag)
@@ -98,6 +99,9 @@ func (q *Queue) Cancel(c Consumer, tag string) bool {
 		q.mu.exclusiveConsumer = false
 	}
 	last := q.mu.consumers.n == 0 && q.autoDelete && !q.mu.deleted
+	if q.mu.consumers.n == 0 {
+		q.touchLocked() // x-expires counts from now
+	}
 	q.mu.Unlock()
 	if last {
 		// ifUnused: a consumer that arrived in between keeps the queue alive.
@@ -216,6 +220,7 @@ func (v *VHost) Get(o *Owner, queue string, noAck bool) (d Delivery, ok bool, re
 		q.mu.Unlock()
 		return Delivery{}, false, 0, errNoQueue(v.name, queue)
 	}
+	q.touchLocked()
 	for attempt := 0; ; attempt++ {
 		q.dropExpiredLocked(0)
 		if q.mu.ready.len() == 0 || (q.mu.ready.front().isRun() && attempt == 3) {

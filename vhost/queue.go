@@ -37,6 +37,8 @@ type Queue struct {
 		dead              []deadLetter // to dead-letter once the lock is released (unlockFlush)
 		timer             *time.Timer  // expires the head (ttl.go); nil until first needed
 		timerAt           int64        // when timer fires (Unix ns); 0 if not armed
+		idleTimer         *time.Timer  // deletes an unused queue with x-expires (expires.go); nil if not armed
+		usedAt            int64        // last use (Unix ns), for x-expires
 
 		// With a store, for a durable queue (pager.go):
 		ix     string // the store's name for its message index; a purge moves it to a new one
@@ -74,6 +76,7 @@ func (q *Queue) AutoDelete() bool { return q.autoDelete }
 func (q *Queue) info() QueueInfo {
 	q.mu.Lock()
 	q.dropExpiredLocked(0)
+	q.touchLocked() // a declare, passive or not, is a use (x-expires)
 	info := QueueInfo{Name: q.name, Messages: uint32(q.readyLocked()), Consumers: uint32(q.mu.consumers.n)}
 	q.unlockFlush()
 	return info
@@ -183,6 +186,7 @@ func (v *VHost) declareQueue(o *Owner, name string, passive, durable, exclusive,
 		sources: make(map[*Exchange]int),
 	}
 	q.mu.unacked = make(map[uint64]pending)
+	q.touchLocked()
 	if durable && v.pst != nil {
 		q.sid = v.pst.nextID.Add(1)
 		q.mu.ix = indexName(v.pst.nextID.Add(1))
@@ -356,6 +360,9 @@ func (v *VHost) deleteQueue(q *Queue, ifUnused, ifEmpty, notify bool) (uint32, e
 	q.mu.deleted = true
 	if q.mu.timer != nil {
 		q.mu.timer.Stop()
+	}
+	if q.mu.idleTimer != nil {
+		q.mu.idleTimer.Stop()
 	}
 	q.mu.Unlock()
 

@@ -96,7 +96,7 @@ func (b *Broker) recover() error {
 		if err != nil {
 			// Arguments accepted when it was declared; a later version may check more.
 			b.log.Warn().Err(err).Str("queue", name).Msg("recovered queue has arguments this version refuses; ignoring them")
-			opts = queueOpts{ttl: -1}
+			opts = noQueueOpts()
 		}
 		q := &Queue{
 			id: nextID.Add(1), sid: r.sid, name: name, vhost: v,
@@ -108,6 +108,9 @@ func (b *Broker) recover() error {
 		maxID = max(maxID, r.sid, r.ix)
 		v.mu.queues[name] = q
 		byIx[r.ix] = q
+		q.mu.Lock()
+		q.touchLocked() // x-expires counts from the restart, as in RabbitMQ
+		q.mu.Unlock()
 		return nil
 	})
 	if err != nil {

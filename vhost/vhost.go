@@ -78,6 +78,9 @@ func (v *VHost) close() {
 		if q.mu.timer != nil {
 			q.mu.timer.Stop()
 		}
+		if q.mu.idleTimer != nil {
+			q.mu.idleTimer.Stop()
+		}
 		q.mu.timerAt = 0
 		q.mu.Unlock()
 	}
