@@ -82,8 +82,8 @@ type QueueStats struct {
 
 // statsCap bounds how many ready messages one QueueStats call walks to count bytes and
 // persistent messages while holding the queue's lock; past it the counts are
-// extrapolated from the messages walked. 100k items take about a millisecond.
-const statsCap = 100_000
+// extrapolated from the messages walked (about 10 µs per queue at most).
+const statsCap = 10_000
 
 func (q *Queue) stats() QueueStats {
 	s := QueueStats{
@@ -142,6 +142,31 @@ func (v *VHost) Queues() []QueueStats {
 	out := make([]QueueStats, len(qs))
 	for i, q := range qs {
 		out[i] = q.stats()
+	}
+	return out
+}
+
+// QueueDepth is a queue's message and consumer counts, without the byte counts that
+// need a walk over its messages.
+type QueueDepth struct {
+	Name                      string
+	Ready, Unacked, Consumers int
+}
+
+// QueueDepths returns the counts of v's queues, in no particular order: cheap enough to
+// sample every few seconds whatever the queues hold.
+func (v *VHost) QueueDepths() []QueueDepth {
+	v.mu.RLock()
+	qs := make([]*Queue, 0, len(v.mu.queues))
+	for _, q := range v.mu.queues {
+		qs = append(qs, q)
+	}
+	v.mu.RUnlock()
+	out := make([]QueueDepth, len(qs))
+	for i, q := range qs {
+		q.mu.Lock()
+		out[i] = QueueDepth{Name: q.name, Ready: q.readyLocked(), Unacked: len(q.mu.unacked), Consumers: q.mu.consumers.n}
+		q.mu.Unlock()
 	}
 	return out
 }

@@ -68,7 +68,7 @@ func overview(c *call) error {
 	name, version := s.product()
 	var ready, unacked, consumers, queues, exchanges int
 	for _, v := range c.vhosts() {
-		for _, q := range v.Queues() {
+		for _, q := range v.QueueDepths() {
 			ready += q.Ready
 			unacked += q.Unacked
 			consumers += q.Consumers
@@ -165,7 +165,7 @@ func node(c *call) error {
 
 func (s *Server) vhostJSON(v *vhost.VHost) obj {
 	var ready, unacked int
-	for _, q := range v.Queues() {
+	for _, q := range v.QueueDepths() {
 		ready += q.Ready
 		unacked += q.Unacked
 	}

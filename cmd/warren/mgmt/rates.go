@@ -109,7 +109,7 @@ func (s *Server) counters() map[string]float64 {
 	var tr, tu float64
 	for _, v := range s.cfg.Broker.ListVHosts() {
 		var vr, vu float64
-		for _, q := range v.Queues() {
+		for _, q := range v.QueueDepths() {
 			key := "q\x00" + v.Name() + "\x00" + q.Name
 			r, u := float64(q.Ready), float64(q.Unacked)
 			m[key+"\x00messages"], m[key+"\x00ready"], m[key+"\x00unacked"] = r+u, r, u
