@@ -219,4 +219,23 @@ var extension2Checks = []Check{
 			return nil
 		},
 	},
+	{
+		Name: "x-max-priority/higher-priority-first",
+		Rule: "RabbitMQ docs/priority.md: a queue with x-max-priority delivers higher-priority messages first, FIFO within a priority; priorities above the maximum count as the maximum",
+		Run: func(e *Env) error {
+			q := e.declareWith(e.Channel(), amqp.Table{"x-max-priority": int32(5)})
+			pub := e.Publisher()
+			for _, m := range []struct {
+				body string
+				prio uint8
+			}{{"a0", 0}, {"b3", 3}, {"c9", 9}, {"d0", 0}, {"e5", 5}, {"f3", 3}, {"g", 0}} {
+				e.PublishConfirmed(pub, "", q, amqp.Publishing{Body: []byte(m.body), Priority: m.prio})
+			}
+			want := []string{"c9", "e5", "b3", "f3", "a0", "d0", "g"}
+			if got := e.Drain(q); !reflect.DeepEqual(got, want) {
+				return fmt.Errorf("queue delivered %q, want %q", got, want)
+			}
+			return nil
+		},
+	},
 }

@@ -21,6 +21,7 @@ type queueOpts struct {
 	dlrk    string // x-dead-letter-routing-key
 	hasRK   bool
 
+	maxPrio  int      // x-max-priority (priority.go); -1 when absent
 	maxLen   int64    // x-max-length: ready messages; -1 when absent
 	maxBytes int64    // x-max-length-bytes: body bytes of ready messages; -1 when absent
 	overflow overflow // x-overflow: what happens past those limits
@@ -36,7 +37,7 @@ const (
 )
 
 // noQueueOpts are the options of a queue without arguments.
-func noQueueOpts() queueOpts { return queueOpts{ttl: -1, maxLen: -1, maxBytes: -1} }
+func noQueueOpts() queueOpts { return queueOpts{ttl: -1, maxPrio: -1, maxLen: -1, maxBytes: -1} }
 
 // limited reports whether the queue has a length limit.
 func (o *queueOpts) limited() bool { return o.maxLen >= 0 || o.maxBytes >= 0 }
@@ -168,6 +169,10 @@ func validateQueueArgs(vhost, name string, args wire.Table) (queueOpts, error) {
 	}
 	if v, ok := args["x-message-ttl"]; ok {
 		o.ttl, _ = asInt(v)
+	}
+	if v, ok := args["x-max-priority"]; ok {
+		n, _ := asInt(v)
+		o.maxPrio = int(n)
 	}
 	if v, ok := args["x-max-length"]; ok {
 		o.maxLen, _ = asInt(v)

@@ -1,7 +1,6 @@
 package vhost
 
 import (
-	"cmp"
 	"slices"
 
 	"github.com/warrenmq/warren/amqp/wire"
@@ -191,7 +190,11 @@ func (q *Queue) enqueue(m *Message) (ok, rejected bool) {
 		return true, true
 	}
 	q.mu.seq++
-	q.mu.ready.pushBack(item{msg: m, seq: q.mu.seq, expires: expires})
+	if q.opts.maxPrio >= 0 {
+		q.mu.ready.insert(item{msg: m, seq: q.mu.seq, expires: expires, rank: q.rank(m)})
+	} else {
+		q.mu.ready.pushBack(item{msg: m, seq: q.mu.seq, expires: expires})
+	}
 	if pst := q.vhost.pst; pst != nil {
 		pst.mem.Add(msgCost(m))
 	}
@@ -320,7 +323,7 @@ func (q *Queue) Requeue(es ...Entry) {
 			s = append(s, it)
 		}
 	}
-	slices.SortFunc(s, func(a, b item) int { return cmp.Compare(a.seq, b.seq) })
+	slices.SortFunc(s, compareItems)
 	q.mu.ready.insertAll(s)
 	clear(s)
 	q.mu.scratch = s[:0]

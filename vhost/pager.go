@@ -215,7 +215,7 @@ func (q *Queue) pageIn() pageResult {
 			return fmt.Errorf("entry %d: %w", sm.Seq, err)
 		}
 		m.inline = sm.Inline
-		items = append(items, item{msg: m, seq: sm.Seq, redelivered: sm.Delivered})
+		items = append(items, item{msg: m, seq: sm.Seq, redelivered: sm.Delivered, rank: q.rank(m)})
 		next = sm.Seq + 1
 		if size += len(sm.Data); size >= maxBytes {
 			return errPageFull

@@ -282,8 +282,8 @@ func (p *Publisher) reserve(m *Message, w Waiter, token uint64) (pending bool) {
 		q.mu.seq++
 		rv := resv{seq: q.mu.seq, gen: q.mu.gen, ok: true}
 		r.b.Enqueue(q.mu.ix, rv.seq, id)
-		// A length-limited queue keeps its messages in memory (maxlen.go).
-		if !q.opts.limited() && (over && q.mu.ready.len() >= pageLow) || (tail && q.mu.runs > 0 && q.mu.ready.back().isRun()) {
+		// A length-limited or priority queue keeps its messages in memory (maxlen.go, priority.go).
+		if !q.opts.limited() && q.opts.maxPrio < 0 && (over && q.mu.ready.len() >= pageLow) || (tail && q.mu.runs > 0 && q.mu.ready.back().isRun()) {
 			rv.paged = true
 			q.appendRunLocked(rv.seq)
 		}
@@ -331,7 +331,7 @@ func (q *Queue) enqueueReserved(m *Message, rv resv) bool {
 		q.mu.Unlock()
 		return !deleted
 	}
-	q.mu.ready.insert(item{msg: m, seq: rv.seq, expires: expires})
+	q.mu.ready.insert(item{msg: m, seq: rv.seq, expires: expires, rank: q.rank(m)})
 	q.vhost.pst.mem.Add(msgCost(m))
 	q.dispatchLocked(now)
 	q.dropHeadLocked()

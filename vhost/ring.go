@@ -10,6 +10,25 @@ type item struct {
 	expires     int64    // wall-clock Unix nanoseconds after which it expires; 0 = never. A run: its last seq
 	n           uint32   // a run: how many messages it stands for
 	redelivered bool
+	rank        uint8 // a priority queue: 255 - the message's priority (lower goes first); 0 otherwise
+}
+
+// before reports whether a goes before b in a ready list: by rank, then by seq.
+func before(a, b *item) bool {
+	return a.rank < b.rank || (a.rank == b.rank && a.seq < b.seq)
+}
+
+// compareItems orders items as before does, for sorting.
+func compareItems(a, b item) int {
+	switch {
+	case a.rank != b.rank:
+		return int(a.rank) - int(b.rank)
+	case a.seq < b.seq:
+		return -1
+	case a.seq > b.seq:
+		return 1
+	}
+	return 0
 }
 
 func (it *item) isRun() bool    { return it.msg == nil }
@@ -24,8 +43,9 @@ func (it *item) lastSeq() uint64 {
 	return it.seq
 }
 
-// ring is a growable FIFO of items kept sorted by seq (appends carry a higher seq than any
-// element present; requeue inserts at the sorted position). Power-of-two capacity so that
+// ring is a growable FIFO of items kept sorted by (rank, seq) (appends carry a higher seq
+// than any element present; requeue inserts at the sorted position). Rank is 0 except in
+// priority queues (priority.go), so the order is by seq. Power-of-two capacity so that
 // indexing is a mask; popping never reallocates. Not safe for concurrent use: the owning
 // Queue's mutex guards it.
 type ring struct {
@@ -75,10 +95,11 @@ func (r *ring) front() *item { return &r.buf[r.head] }
 
 func (r *ring) back() *item { return r.at(r.n - 1) }
 
-// insert adds it at its place by seq: at the back unless a later seq is there already
-// (a publish that reserved its seq before another one enqueued).
+// insert adds it at its place by (rank, seq): at the back unless a later one is there
+// already (a publish that reserved its seq before another one enqueued, or a priority
+// queue's message of lower priority).
 func (r *ring) insert(it item) {
-	if r.n == 0 || r.back().lastSeq() < it.seq {
+	if r.n == 0 || r.back().rank < it.rank || (r.back().rank == it.rank && r.back().lastSeq() < it.seq) {
 		r.pushBack(it)
 		return
 	}
@@ -149,25 +170,34 @@ func (r *ring) insertSorted(it item) {
 	}
 	r.bytes += it.size()
 	mask := len(r.buf) - 1
-	if r.n == 0 || it.seq < r.buf[r.head].seq {
+	if r.n == 0 || before(&it, &r.buf[r.head]) {
 		r.head = (r.head - 1) & mask
 		r.buf[r.head] = it
 		r.n++
 		return
 	}
-	// Binary search for the first element with a larger seq.
+	// Binary search for the first element that goes after it.
 	lo, hi := 0, r.n
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		if r.at(mid).seq < it.seq {
+		if compareItems(*r.at(mid), it) < 0 {
 			lo = mid + 1
 		} else {
 			hi = mid
 		}
 	}
-	// Shift the tail [lo, n) one slot back.
-	for i := r.n; i > lo; i-- {
-		r.buf[(r.head+i)&mask] = r.buf[(r.head+i-1)&mask]
+	if lo < r.n/2 {
+		// Shift the head [0, lo) one slot forward (a priority queue's high-priority
+		// message ahead of a long low-priority backlog).
+		r.head = (r.head - 1) & mask
+		for i := 0; i < lo; i++ {
+			r.buf[(r.head+i)&mask] = r.buf[(r.head+i+1)&mask]
+		}
+	} else {
+		// Shift the tail [lo, n) one slot back.
+		for i := r.n; i > lo; i-- {
+			r.buf[(r.head+i)&mask] = r.buf[(r.head+i-1)&mask]
+		}
 	}
 	r.buf[(r.head+lo)&mask] = it
 	r.n++
@@ -181,7 +211,7 @@ func (r *ring) insertAll(items []item) {
 	if len(items) == 0 {
 		return
 	}
-	if r.n == 0 || items[len(items)-1].seq < r.front().seq {
+	if r.n == 0 || before(&items[len(items)-1], r.front()) {
 		for i := len(items) - 1; i >= 0; i-- {
 			r.insertSorted(items[i])
 		}
@@ -201,7 +231,7 @@ func (r *ring) insertAll(items []item) {
 	}
 	i, j, k := 0, 0, 0
 	for i < r.n || j < len(items) {
-		if j == len(items) || (i < r.n && r.at(i).seq < items[j].seq) {
+		if j == len(items) || (i < r.n && compareItems(*r.at(i), items[j]) < 0) {
 			nb[k] = *r.at(i)
 			i++
 		} else {

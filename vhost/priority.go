@@ -1,0 +1,23 @@
+package vhost
+
+// Priority queues (RW:docs/priority.md): a queue declared with x-max-priority N (0-255)
+// delivers ready messages of higher priority first, FIFO within a priority. A message's
+// priority property above N counts as N; a message without one has priority 0.
+//
+// The ready list stays one ring, ordered by (rank, seq) with rank = 255 - priority
+// (ring.go), so dispatch, basic.get, requeue and length limits work unchanged: requeued
+// messages go back to their place within their priority, and drop-head drops the message
+// that would be delivered next (as rabbit_priority_queue:drop/2 takes the highest priority
+// first). Differences from RabbitMQ: only the head of the whole queue expires (RabbitMQ
+// expires each priority's head), and a priority queue never pages messages out (pager.go),
+// so its backlog is bounded by memory; after a restart its recovered messages go first,
+// in their order on disk, then new ones by priority.
+
+// rank is m's place class in q's ready list: 255 - its capped priority in a priority
+// queue, 0 in any other.
+func (q *Queue) rank(m *Message) uint8 {
+	if q.opts.maxPrio < 0 {
+		return 0
+	}
+	return 255 - min(m.Priority, uint8(q.opts.maxPrio))
+}
