@@ -238,4 +238,47 @@ var extension2Checks = []Check{
 			return nil
 		},
 	},
+	{
+		Name: "x-single-active-consumer/one-consumer-at-a-time",
+		Rule: "RabbitMQ docs/consumers.md (single active consumer): only the first registered consumer gets messages; when it is cancelled the next one takes over",
+		Run: func(e *Env) error {
+			ch := e.Channel()
+			q := e.declareWith(ch, amqp.Table{"x-single-active-consumer": true})
+			first, err := ch.Consume(q, "first", true, false, false, false, nil)
+			e.Must(err, "basic.consume first")
+			other := e.Channel()
+			second, err := other.Consume(q, "second", true, false, false, false, amqp.Table{"x-priority": int32(10)})
+			e.Must(err, "basic.consume second")
+			pub := e.Publisher()
+			for i := range 5 {
+				e.PublishConfirmed(pub, "", q, Text(fmt.Sprint(i)))
+			}
+			e.RecvN(first, 5, "deliveries to the active consumer")
+			e.Sync(other)
+			select {
+			case d := <-second:
+				return fmt.Errorf("the waiting consumer got %q", d.Body)
+			default:
+			}
+			e.Must(ch.Cancel("first", false), "basic.cancel first")
+			e.PublishConfirmed(pub, "", q, Text("after"))
+			if d := e.Recv(second, "delivery to the next consumer"); string(d.Body) != "after" {
+				return fmt.Errorf("the next consumer got %q", d.Body)
+			}
+			return nil
+		},
+	},
+	{
+		Name: "x-single-active-consumer/not-a-bool-406",
+		Rule: "rabbit_amqqueue:check_single_active_consumer_arg/2: the value must be a boolean",
+		Run: func(e *Env) error {
+			ch := e.Channel()
+			q := e.Queue()
+			_, err := ch.QueueDeclare(q, false, false, false, false, amqp.Table{"x-single-active-consumer": "yes"})
+			e.WantChannelError(ch, err, amqp.PreconditionFailed,
+				fmt.Sprintf("PRECONDITION_FAILED - invalid arg 'x-single-active-consumer' for queue '%s' in vhost '%s': {unacceptable_type,longstr}", q, e.Vhost),
+				"queue.declare x-single-active-consumer \"yes\"")
+			return nil
+		},
+	},
 }

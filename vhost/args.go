@@ -22,6 +22,7 @@ type queueOpts struct {
 	hasRK   bool
 
 	maxPrio  int      // x-max-priority (priority.go); -1 when absent
+	single   bool     // x-single-active-consumer (consumers.go)
 	maxLen   int64    // x-max-length: ready messages; -1 when absent
 	maxBytes int64    // x-max-length-bytes: body bytes of ready messages; -1 when absent
 	overflow overflow // x-overflow: what happens past those limits
@@ -51,8 +52,7 @@ type argCheck struct {
 
 // queueArgChecks are the validators for the arguments warren knows, in RabbitMQ's order
 // (rabbit_amqqueue:declare_args/0, 3.10). Unknown arguments are accepted, as RabbitMQ does.
-// TODO(queue-arguments issue): x-queue-mode, x-queue-version,
-// x-single-active-consumer, x-queue-type values.
+// TODO(queue-arguments issue): x-queue-mode, x-queue-version and x-queue-type values.
 var queueArgChecks = []argCheck{
 	{"x-expires", func(v any, _ wire.Table) string {
 		if e := checkInt(v); e != "" {
@@ -104,6 +104,12 @@ var queueArgChecks = []argCheck{
 		}
 		if _, ok := overflows[s]; !ok {
 			return "invalid_overflow"
+		}
+		return ""
+	}},
+	{"x-single-active-consumer", func(v any, _ wire.Table) string { // check_single_active_consumer_arg/2
+		if _, ok := v.(bool); !ok {
+			return "{unacceptable_type," + typeName(v) + "}"
 		}
 		return ""
 	}},
@@ -180,6 +186,7 @@ func validateQueueArgs(vhost, name string, args wire.Table) (queueOpts, error) {
 	if v, ok := args["x-max-length-bytes"]; ok {
 		o.maxBytes, _ = asInt(v)
 	}
+	o.single, _ = args["x-single-active-consumer"].(bool)
 	if v, ok := args["x-overflow"].(string); ok {
 		o.overflow = overflows[v]
 	}

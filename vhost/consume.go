@@ -101,6 +101,13 @@ func (q *Queue) Cancel(c Consumer, tag string) bool {
 	if q.mu.consumers.n == 0 {
 		q.touchLocked() // x-expires counts from now
 	}
+	if q.mu.consumers.single && q.mu.consumers.n > 0 {
+		// The next consumer in line becomes the active one and gets the backlog.
+		q.dispatchLocked(0)
+		q.armLocked()
+		q.unlockFlush()
+		return true
+	}
 	q.mu.Unlock()
 	if last {
 		// ifUnused: a consumer that arrived in between keeps the queue alive.
@@ -144,6 +151,9 @@ func (q *Queue) offerLocked(cs *consumerSet) bool {
 	it := q.mu.ready.front()
 	for _, g := range cs.groups {
 		n := len(g.members)
+		if cs.single {
+			n, g.next = 1, 0 // only the active consumer (consumers.go)
+		}
 		for range n {
 			if g.next >= n {
 				g.next = 0

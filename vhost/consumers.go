@@ -32,9 +32,13 @@ type consumerSet struct {
 	groups []*group // by prio, descending
 	n      int      // total consumers
 	round  uint64   // dispatch round counter, for consumer.refused
+	single bool     // x-single-active-consumer: only the first consumer registered is offered messages
 }
 
 func (s *consumerSet) add(k *consumer) {
+	if s.single {
+		k.prio = 0 // one group, in subscription order: its first member is the active one
+	}
 	s.n++
 	i, found := slices.BinarySearchFunc(s.groups, k.prio, func(g *group, p int64) int {
 		switch {

@@ -186,6 +186,7 @@ func (v *VHost) declareQueue(o *Owner, name string, passive, durable, exclusive,
 		sources: make(map[*Exchange]int),
 	}
 	q.mu.unacked = make(map[uint64]pending)
+	q.mu.consumers.single = opts.single
 	q.touchLocked()
 	if durable && v.pst != nil {
 		q.sid = v.pst.nextID.Add(1)

@@ -104,6 +104,7 @@ func (b *Broker) recover() error {
 			sources: make(map[*Exchange]int),
 		}
 		q.mu.unacked = make(map[uint64]pending)
+		q.mu.consumers.single = opts.single
 		q.mu.ix = indexName(r.ix)
 		maxID = max(maxID, r.sid, r.ix)
 		v.mu.queues[name] = q
