@@ -50,6 +50,10 @@ type channel struct {
 	waiting  []uint64 // publishes waiting for the disk, in order
 	inFlight uint64   // the publish being routed (nothing from it on may be confirmed yet); 0 if none
 	nacks    []uint64 // rejected publishes not yet nacked, in order
+
+	// Consumer timeout (timeout.go).
+	maxWait  int64                          // guarded by mu: the largest record.wait in unacked
+	timedOut atomic.Pointer[wire.Exception] // set once by the server's checker: the channel is being closed
 }
 
 // testPanicQueue, when set by a test, makes queue.declare of that name panic.
@@ -62,7 +66,9 @@ type record struct {
 	entry   vhost.Entry
 	co      *consumer // nil for basic.get
 	settled bool
-	txAcked bool // acked inside an open transaction: settled at commit
+	txAcked bool  // acked inside an open transaction: settled at commit
+	at      int64 // when it was delivered: the server's coarse clock, Unix ms (timeout.go)
+	wait    int64 // how long it may stay unacknowledged, ms; 0: forever
 }
 
 type txPublish struct {

@@ -363,6 +363,9 @@ func (c *conn) dispatch(f wire.Frame) error {
 		if err != nil || ch == nil {
 			return err
 		}
+		if ch.timedOut.Load() != nil && !ch.closing {
+			ch.closeTimedOut()
+		}
 		return ch.onMethod(m)
 	case wire.FrameHeader, wire.FrameBody:
 		if f.Channel == 0 {
@@ -371,6 +374,9 @@ func (c *conn) dispatch(f wire.Frame) error {
 		ch, err := c.channel(f.Channel, nil)
 		if err != nil || ch == nil {
 			return err
+		}
+		if ch.timedOut.Load() != nil && !ch.closing {
+			ch.closeTimedOut()
 		}
 		if f.Type == wire.FrameHeader {
 			return ch.onHeader(f.Payload)

@@ -15,6 +15,7 @@ type consumer struct {
 	noAck    bool
 	noWait   bool   // basic.consume no-wait: no consume-ok
 	prefetch uint16 // per-consumer limit (basic.qos global=false at consume time); 0: none
+	wait     int64  // consumer timeout in ms (timeout.go); 0: none
 
 	// guarded by ch.mu
 	active  bool // consume-ok has been sent: deliveries may flow
@@ -34,7 +35,7 @@ func (co *consumer) Deliver(d vhost.Delivery) bool {
 	ch := co.ch
 	c := ch.c
 	ch.mu.Lock()
-	if ch.closed || !co.active {
+	if ch.closed || !co.active || ch.timedOut.Load() != nil {
 		ch.mu.Unlock()
 		return false
 	}
@@ -72,7 +73,8 @@ func (co *consumer) Deliver(d vhost.Delivery) bool {
 	wake := o.signalLocked()
 	o.mu.Unlock()
 	if !co.noAck {
-		ch.unacked = append(ch.unacked, record{tag: tag, q: d.Queue, entry: d.Entry, co: co})
+		ch.unacked = append(ch.unacked, record{tag: tag, q: d.Queue, entry: d.Entry, co: co, at: c.srv.clock.Load(), wait: co.wait})
+		ch.maxWait = max(ch.maxWait, co.wait)
 		co.unacked++
 		ch.unackedCount++
 	}
@@ -130,6 +132,9 @@ func (ch *channel) onConsume(m *wire.BasicConsume) error {
 		return err
 	}
 	co := &consumer{ch: ch, noAck: m.NoAck, prefetch: ch.prefetch, noWait: m.NoWait}
+	if q := ch.c.vhost.Queue(qname); q != nil && !m.NoAck {
+		co.wait = ch.c.srv.ackWait(q, m.Arguments) // before the first Deliver
+	}
 	tag, q, err := ch.c.vhost.Consume(ch.c.owner, qname, m.ConsumerTag, co, m.Exclusive, m.NoAck, m.Arguments)
 	if err != nil {
 		return err
@@ -198,7 +203,9 @@ func (ch *channel) onGet(m *wire.BasicGet) error {
 	ch.nextTag++
 	tag := ch.nextTag
 	if !m.NoAck {
-		ch.unacked = append(ch.unacked, record{tag: tag, q: d.Queue, entry: d.Entry})
+		wait := ch.c.srv.ackWait(d.Queue, nil)
+		ch.unacked = append(ch.unacked, record{tag: tag, q: d.Queue, entry: d.Entry, at: ch.c.srv.clock.Load(), wait: wait})
+		ch.maxWait = max(ch.maxWait, wait)
 		ch.unackedCount++
 	}
 	ch.mu.Unlock()

@@ -16,6 +16,10 @@
 // consumer's writeLoop is woken and writes it. There is no goroutine per channel
 // and no hand-off through Go channels on the message path.
 //
+// One more goroutine per Server, started by the first Serve and stopped by Shutdown,
+// advances a coarse clock and closes channels whose deliveries wait too long for their
+// ack (consumer timeout, timeout.go).
+//
 // # Access (issue 7)
 //
 // Logins (PLAIN, AMQPLAIN, and EXTERNAL on TLS with a verified client certificate,

@@ -63,6 +63,14 @@ type Config struct {
 	// verified certificate logs in as the user named by its subject's CN, without a
 	// password (rabbitmq_auth_mechanism_ssl with ssl_cert_login_from = common_name).
 	ExternalAuth bool
+	// ConsumerTimeout is how long a delivery may stay unacknowledged before its
+	// channel is closed with 406 (RabbitMQ's consumer_timeout; timeout.go).
+	// 0: DefaultConsumerTimeout; negative: never. A queue's x-consumer-timeout
+	// argument, and a consumer's (basic.consume), override it.
+	ConsumerTimeout time.Duration
+	// TimeoutTick is how often unacknowledged deliveries are checked against
+	// their timeout, and the granularity of their timestamps. 0: one second.
+	TimeoutTick time.Duration
 }
 
 // Server serves AMQP 0-9-1 on any number of listeners, in the style of
@@ -82,6 +90,8 @@ type Server struct {
 	connWG sync.WaitGroup
 
 	replies replyRegistry // direct reply-to consumers
+	clock   atomic.Int64  // coarse wall clock, Unix ms, advanced by timeoutLoop (timeout.go)
+	ticker  ticker        // runs timeoutLoop
 	retired retired       // counters of closed connections (inspect.go)
 	fails   failures      // recent authentication failures by address (authlimit.go)
 }
@@ -111,6 +121,12 @@ func NewServer(cfg Config) *Server {
 	if cfg.CloseTimeout <= 0 {
 		cfg.CloseTimeout = 3 * time.Second
 	}
+	if cfg.ConsumerTimeout == 0 {
+		cfg.ConsumerTimeout = DefaultConsumerTimeout
+	}
+	if cfg.TimeoutTick <= 0 {
+		cfg.TimeoutTick = time.Second
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	s.mu.listeners = make(map[net.Listener]struct{})
 	s.mu.conns = make(map[*conn]struct{})
@@ -127,6 +143,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		return ErrServerClosed
 	}
 	s.mu.listeners[ln] = struct{}{}
+	s.ticker.start(s)
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -189,6 +206,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 
+	s.ticker.stop()
 	for _, c := range conns {
 		c.forceClose(wire.Hard(wire.ConnectionForced, "broker forced connection closure with reason 'shutdown'"))
 	}

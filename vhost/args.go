@@ -23,6 +23,7 @@ type queueOpts struct {
 
 	maxPrio  int      // x-max-priority (priority.go); -1 when absent
 	single   bool     // x-single-active-consumer (consumers.go)
+	ackWait  int64    // x-consumer-timeout in ms (RabbitMQ 3.12+; enforced by package amqp); -1 when absent
 	maxLen   int64    // x-max-length: ready messages; -1 when absent
 	maxBytes int64    // x-max-length-bytes: body bytes of ready messages; -1 when absent
 	overflow overflow // x-overflow: what happens past those limits
@@ -38,7 +39,9 @@ const (
 )
 
 // noQueueOpts are the options of a queue without arguments.
-func noQueueOpts() queueOpts { return queueOpts{ttl: -1, maxPrio: -1, maxLen: -1, maxBytes: -1} }
+func noQueueOpts() queueOpts {
+	return queueOpts{ttl: -1, maxPrio: -1, maxLen: -1, maxBytes: -1, ackWait: -1}
+}
 
 // limited reports whether the queue has a length limit.
 func (o *queueOpts) limited() bool { return o.maxLen >= 0 || o.maxBytes >= 0 }
@@ -187,6 +190,11 @@ func validateQueueArgs(vhost, name string, args wire.Table) (queueOpts, error) {
 		o.maxBytes, _ = asInt(v)
 	}
 	o.single, _ = args["x-single-active-consumer"].(bool)
+	if v, ok := args["x-consumer-timeout"]; ok && typeClass(v) == "int" {
+		if n, _ := asInt(v); n >= 0 {
+			o.ackWait = n
+		}
+	}
 	if v, ok := args["x-overflow"].(string); ok {
 		o.overflow = overflows[v]
 	}

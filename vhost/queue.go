@@ -62,6 +62,11 @@ type QueueInfo struct {
 	Consumers uint32 // all consumers (RW:docs/specification.md: RabbitMQ counts all, not only active ones)
 }
 
+// ConsumerTimeout returns the queue's x-consumer-timeout argument in milliseconds: how long
+// a delivery from it may stay unacknowledged before its channel is closed (package amqp
+// enforces it). ok=false when the queue has none (or not a non-negative integer).
+func (q *Queue) ConsumerTimeout() (ms int64, ok bool) { return q.opts.ackWait, q.opts.ackWait >= 0 }
+
 // Name returns the queue's name.
 func (q *Queue) Name() string { return q.name }
 
