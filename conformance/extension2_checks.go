@@ -281,4 +281,30 @@ var extension2Checks = []Check{
 			return nil
 		},
 	},
+	{
+		Name: "x-queue-type/classic-accepted",
+		Rule: "RabbitMQ docs/queues.md: x-queue-type classic declares a classic queue",
+		Run: func(e *Env) error {
+			ch := e.Channel()
+			q := e.declareWith(ch, amqp.Table{"x-queue-type": "classic"})
+			e.PublishConfirmed(e.Publisher(), "", q, Text("c"))
+			if got := e.Drain(q); !reflect.DeepEqual(got, []string{"c"}) {
+				return fmt.Errorf("queue holds %q", got)
+			}
+			return nil
+		},
+	},
+	{
+		Name: "x-queue-type/unknown-type-406",
+		Rule: "rabbit_amqqueue:check_queue_type/2: a queue type the node does not know is refused with 406",
+		Run: func(e *Env) error {
+			ch := e.Channel()
+			q := e.Queue()
+			_, err := ch.QueueDeclare(q, true, false, false, false, amqp.Table{"x-queue-type": "foo"})
+			e.WantChannelError(ch, err, amqp.PreconditionFailed,
+				fmt.Sprintf("PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue '%s' in vhost '%s': \"unsupported queue type 'foo'\"", q, e.Vhost),
+				"queue.declare x-queue-type foo")
+			return nil
+		},
+	},
 }

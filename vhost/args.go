@@ -55,7 +55,7 @@ type argCheck struct {
 
 // queueArgChecks are the validators for the arguments warren knows, in RabbitMQ's order
 // (rabbit_amqqueue:declare_args/0, 3.10). Unknown arguments are accepted, as RabbitMQ does.
-// TODO(queue-arguments issue): x-queue-mode, x-queue-version and x-queue-type values.
+// TODO(queue-arguments issue): x-queue-mode and x-queue-version values.
 var queueArgChecks = []argCheck{
 	{"x-expires", func(v any, _ wire.Table) string {
 		if e := checkInt(v); e != "" {
@@ -113,6 +113,19 @@ var queueArgChecks = []argCheck{
 	{"x-single-active-consumer", func(v any, _ wire.Table) string { // check_single_active_consumer_arg/2
 		if _, ok := v.(bool); !ok {
 			return "{unacceptable_type," + typeName(v) + "}"
+		}
+		return ""
+	}},
+	// check_queue_type/2. warren has classic queues only: quorum and stream queues are
+	// refused as RabbitMQ refuses a queue type it does not know, never silently declared
+	// as classic (their semantics differ: delivery limits, no global qos, offsets).
+	{"x-queue-type", func(v any, _ wire.Table) string {
+		s, ok := v.(string)
+		if !ok {
+			return "{unacceptable_type," + typeName(v) + "}"
+		}
+		if s != "classic" {
+			return `"unsupported queue type '` + s + `'"`
 		}
 		return ""
 	}},

@@ -47,3 +47,31 @@ func TestSingleActiveConsumer(t *testing.T) {
 	_, err = v.DeclareQueue(nil, "bad", false, false, false, false, wire.Table{"x-single-active-consumer": "yes"})
 	wantErr(t, err, wire.PreconditionFailed, "invalid arg 'x-single-active-consumer' for queue 'bad' in vhost '/': {unacceptable_type,longstr}")
 }
+
+func TestQueueTypeArgument(t *testing.T) {
+	v := newTestVHost(t)
+	for _, tc := range []struct {
+		val  any
+		want string // "" = accepted
+	}{
+		{"classic", ""},
+		{"quorum", `"unsupported queue type 'quorum'"`},
+		{"stream", `"unsupported queue type 'stream'"`},
+		{"foo", `"unsupported queue type 'foo'"`},
+		{int32(1), "{unacceptable_type,signedint}"},
+	} {
+		t.Run(fmt.Sprint(tc.val), func(t *testing.T) {
+			_, err := v.DeclareQueue(nil, "qt", false, true, false, false, wire.Table{"x-queue-type": tc.val})
+			if tc.want == "" {
+				must(t, err)
+				_, err = v.DeleteQueue(nil, "qt", false, false)
+				must(t, err)
+				return
+			}
+			wantErr(t, err, wire.PreconditionFailed, "invalid arg 'x-queue-type' for queue 'qt' in vhost '/': "+tc.want)
+			if v.Queue("qt") != nil {
+				t.Fatal("declared anyway")
+			}
+		})
+	}
+}
