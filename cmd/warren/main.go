@@ -149,6 +149,9 @@ func serve(cx *cli.Context) error {
 		return err
 	}
 	defer stopMgmt() // after srv.Shutdown: the API answers while clients are closed
+	stopMem := make(chan struct{})
+	defer close(stopMem)
+	go returnMemory(log, time.Second, 64<<20, stopMem) // memory.go
 
 	log.Info().Str("version", amqp.Version).Str("listen", ln.Addr().String()).
 		Bool("in_memory", cx.Bool("in-memory")).Str("data_dir", cx.String("data-dir")).
