@@ -1,6 +1,7 @@
 package vhost
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/warrenmq/warren/amqp/wire"
@@ -23,6 +24,7 @@ type Exchange struct {
 	internal   bool       // immutable; clients cannot publish to it
 	args       wire.Table // immutable; as declared
 	alternate  string     // immutable; the alternate-exchange argument, "" if none
+	routeKind  string     // immutable; the type that routes: kind, or x-delayed-type (delayed.go)
 
 	// Guarded by VHost.mu (write lock to change, read lock to route):
 	router  exchange.Router[dest] // nil for the default exchange (its bindings are implicit)
@@ -38,12 +40,16 @@ func (x *Exchange) Name() string { return x.name }
 func (x *Exchange) Kind() string { return x.kind }
 
 func newExchange(name, kind string, durable, autoDelete, internal bool, args wire.Table) (*Exchange, error) {
-	r, err := newRouter(kind)
+	routeKind, err := delayedType(kind, args)
+	if err != nil {
+		return nil, err
+	}
+	r, err := newRouter(routeKind)
 	if err != nil {
 		return nil, err
 	}
 	x := &Exchange{
-		id: nextID.Add(1), name: name, kind: kind,
+		id: nextID.Add(1), name: name, kind: kind, routeKind: routeKind,
 		durable: durable, autoDelete: autoDelete, internal: internal, args: args,
 		router: r, dests: make(map[dest]int), sources: make(map[*Exchange]int),
 	}
@@ -76,7 +82,7 @@ func (v *VHost) DeclareExchange(name, kind string, passive, durable, autoDelete,
 	// runs against) and the AMQP rule ("typed"): 503 COMMAND_INVALID, a connection
 	// exception. RabbitMQ 3.13.3+ answers 406 PRECONDITION_FAILED on the channel instead
 	// (commit b6aacb7181); change both places here if warren follows it.
-	if !exchange.Valid(kind) {
+	if !exchange.Valid(kind) && kind != delayedKind {
 		return errUnknownType(kind)
 	}
 	if name == "" {
@@ -99,6 +105,9 @@ func (v *VHost) DeclareExchange(name, kind string, passive, durable, autoDelete,
 		x, err := newExchange(name, kind, durable, autoDelete, internal, args)
 		if err != nil {
 			v.mu.Unlock()
+			if ex := (*wire.Exception)(nil); errors.As(err, &ex) {
+				return err // the x-delayed-type argument
+			}
 			return errUnknownType(kind)
 		}
 		if durable && v.pst != nil {

@@ -36,6 +36,7 @@ type Publisher struct {
 	dests  []dest      // one Route call's output
 	queues []*Queue    // the publish's target queues
 	work   []*Exchange // exchanges to route through; also the visited set
+	skip   *Exchange   // a delayed exchange routing a message whose delay is over (delayed.go)
 	res    []resv      // per p.queues entry: its reservation in a durable queue (persist.go)
 	locked []int       // indexes into p.queues of the durable queues being reserved
 
@@ -129,10 +130,13 @@ func (p *Publisher) route(m *Message, stripBcc bool, hdrs wire.Table, hdrsDecode
 				}
 			}
 			routes += len(p.keys)
-		case x.kind == "fanout":
+		case x.routeKind != x.kind && !dead && p.delay(x, m, &hdrs, &hdrsDecoded):
+			routed = true // held by the x-delayed-message exchange (delayed.go)
+			continue
+		case x.routeKind == "fanout":
 			p.dests = x.router.Route(p.dests, m.RoutingKey, nil)
 			routes++
-		case x.kind == "headers":
+		case x.routeKind == "headers":
 			if !hdrsDecoded {
 				hdrs, hdrsDecoded = decodeHeaders(headersRaw(m)), true
 			}

@@ -254,7 +254,7 @@ func (v *VHost) BindQueue(o *Owner, queue, exch, key string, args wire.Table) er
 	// rabbit_binding:binding_checks/2: validate the binding, then exclusivity.
 	if q.lockedFor(o) {
 		v.mu.Unlock()
-		if r, err := newRouter(x.kind); err == nil {
+		if r, err := newRouter(x.routeKind); err == nil {
 			if _, err := r.Bind(dest{q: q}, key, args); err != nil {
 				return wire.Soft(wire.PreconditionFailed, "%s", err.Error())
 			}

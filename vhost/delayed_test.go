@@ -1,0 +1,106 @@
+package vhost
+
+import (
+	"testing"
+	"time"
+
+	"github.com/warrenmq/warren/amqp/wire"
+)
+
+// waitReady polls until queue holds n ready messages, for at most 5 s.
+func waitReady(t *testing.T, v *VHost, queue string, n uint32) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for ready(t, v, queue) != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d ready after 5 s, want %d", queue, ready(t, v, queue), n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestDelayedExchange(t *testing.T) {
+	v := newTestVHost(t)
+	t.Run("x-delayed-type is required and must be a known type", func(t *testing.T) {
+		for _, args := range []wire.Table{nil, {"x-delayed-type": "nope"}, {"x-delayed-type": int32(1)}, {"x-delayed-type": "x-delayed-message"}} {
+			err := v.DeclareExchange("bad", "x-delayed-message", false, false, false, false, args)
+			wantErr(t, err, wire.PreconditionFailed, "Invalid argument, 'x-delayed-type' must be an existing exchange type")
+		}
+	})
+	must(t, v.DeclareExchange("delay", "x-delayed-message", false, true, false, false, wire.Table{"x-delayed-type": "direct"}))
+	declareQ(t, v, nil, "dq")
+	declareQ(t, v, nil, "other")
+	must(t, v.BindQueue(nil, "dq", "delay", "k", nil))
+	must(t, v.BindQueue(nil, "other", "delay", "o", nil))
+
+	t.Run("without x-delay it routes at once, as its x-delayed-type", func(t *testing.T) {
+		if !publish(t, v, "delay", "k", "now", nil) {
+			t.Fatal("not routed")
+		}
+		if publish(t, v, "delay", "unbound", "x", nil) {
+			t.Fatal("routed with an unbound key")
+		}
+		if got := drain(t, v, "dq"); !equal(got, []string{"now"}) {
+			t.Fatalf("got %v", got)
+		}
+	})
+	t.Run("x-delay holds the message, then routes it with its headers", func(t *testing.T) {
+		start := time.Now()
+		if !publish(t, v, "delay", "k", "later", wire.Table{"x-delay": int32(50), "h": "v"}) {
+			t.Fatal("a held message counts as routed")
+		}
+		publish(t, v, "delay", "k", "zero", wire.Table{"x-delay": int64(0)})
+		if got := drain(t, v, "dq"); !equal(got, []string{"zero"}) {
+			t.Fatalf("got %v right after publishing", got)
+		}
+		waitReady(t, v, "dq", 1)
+		if d := time.Since(start); d < 50*time.Millisecond {
+			t.Fatalf("delivered after %v", d)
+		}
+		d, ok, _, err := v.Get(nil, "dq", true)
+		must(t, err)
+		if !ok || string(d.Msg.Body) != "later" || d.Msg.Exchange != "delay" || d.Msg.RoutingKey != "k" {
+			t.Fatalf("got %v", d.Msg)
+		}
+		if h := headersOf(t, d.Msg); h["h"] != "v" || h["x-delay"] != int32(50) {
+			t.Fatalf("headers %v", h)
+		}
+	})
+	t.Run("shorter delays come out first", func(t *testing.T) {
+		publish(t, v, "delay", "k", "slow", wire.Table{"x-delay": int32(80)})
+		publish(t, v, "delay", "k", "fast", wire.Table{"x-delay": int32(10)})
+		waitReady(t, v, "dq", 2)
+		if got := drain(t, v, "dq"); !equal(got, []string{"fast", "slow"}) {
+			t.Fatalf("got %v", got)
+		}
+	})
+	t.Run("a deleted exchange drops what it held", func(t *testing.T) {
+		must(t, v.DeclareExchange("gone", "x-delayed-message", false, false, false, false, wire.Table{"x-delayed-type": "fanout"}))
+		must(t, v.BindQueue(nil, "other", "gone", "", nil))
+		publish(t, v, "gone", "", "lost", wire.Table{"x-delay": int32(20)})
+		must(t, v.DeleteExchange("gone", false))
+		publish(t, v, "delay", "o", "marker", wire.Table{"x-delay": int32(60)})
+		waitReady(t, v, "other", 1)
+		if got := drain(t, v, "other"); !equal(got, []string{"marker"}) {
+			t.Fatalf("got %v", got)
+		}
+	})
+}
+
+// The exchange is durable like any other: after a restart it still routes as its
+// x-delayed-type and still delays.
+func TestDelayedExchangeSurvivesRestart(t *testing.T) {
+	d := newDisk(t, Config{})
+	v := d.v()
+	must(t, v.DeclareExchange("dx", "x-delayed-message", false, true, false, false, wire.Table{"x-delayed-type": "topic"}))
+	_, err := v.DeclareQueue(nil, "dq", false, true, false, false, nil)
+	must(t, err)
+	must(t, v.BindQueue(nil, "dq", "dx", "a.*", nil))
+	v = d.restart()
+	publish(t, v, "dx", "a.b", "now", nil)
+	publish(t, v, "dx", "a.c", "later", wire.Table{"x-delay": int32(20)})
+	if got := drain(t, v, "dq"); !equal(got, []string{"now"}) {
+		t.Fatalf("got %v", got)
+	}
+	waitReady(t, v, "dq", 1)
+}
