@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"time"
@@ -304,6 +305,35 @@ var extension2Checks = []Check{
 			e.WantChannelError(ch, err, amqp.PreconditionFailed,
 				fmt.Sprintf("PRECONDITION_FAILED - invalid arg 'x-queue-type' for queue '%s' in vhost '%s': \"unsupported queue type 'foo'\"", q, e.Vhost),
 				"queue.declare x-queue-type foo")
+			return nil
+		},
+	},
+	{
+		Name: "x-delayed-message/x-delay-holds-the-message",
+		Rule: "rabbitmq_delayed_message_exchange README: an x-delayed-message exchange routes as its x-delayed-type; a message with x-delay (ms) is routed after that delay (skipped where the plugin is absent)",
+		Run: func(e *Env) error {
+			ch := e.Channel()
+			x := e.Exchange()
+			err := ch.ExchangeDeclare(x, "x-delayed-message", false, true, false, false, amqp.Table{"x-delayed-type": "direct"})
+			if ae := (*amqp.Error)(nil); errors.As(err, &ae) && ae.Code == amqp.CommandInvalid {
+				e.Skipf("exchange type x-delayed-message unknown: the delayed message plugin is not enabled")
+			}
+			e.Must(err, "exchange.declare x-delayed-message")
+			q := e.DeclareQueue(ch)
+			e.Bind(ch, q, "k", x, nil)
+			ds, err := ch.Consume(q, "", true, false, false, false, nil)
+			e.Must(err, "basic.consume")
+			pub := e.Publisher()
+			start := time.Now()
+			e.PublishConfirmed(pub, x, "k", amqp.Publishing{Headers: amqp.Table{"x-delay": int32(200)}, Body: []byte("later")})
+			e.PublishConfirmed(pub, x, "k", Text("now"))
+			if d := e.Recv(ds, "the message without x-delay"); string(d.Body) != "now" {
+				return fmt.Errorf("first delivery %q, want \"now\"", d.Body)
+			}
+			d := e.Recv(ds, "the delayed message")
+			if string(d.Body) != "later" || time.Since(start) < 190*time.Millisecond {
+				return fmt.Errorf("delivery %q after %v, want \"later\" after 200 ms", d.Body, time.Since(start))
+			}
 			return nil
 		},
 	},
