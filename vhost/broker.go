@@ -89,6 +89,7 @@ func New(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.pst.start(b)
+	b.pst.scheduleHeld()
 	return b, nil
 }
 

@@ -1,10 +1,12 @@
 package vhost
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/warrenmq/warren/amqp/wire"
 	"github.com/warrenmq/warren/exchange"
+	"github.com/warrenmq/warren/store"
 )
 
 // Delayed messages, built in: the exchange type x-delayed-message of RabbitMQ's
@@ -17,8 +19,14 @@ import (
 // confirmed at once, as the plugin does. Each held message has one time.AfterFunc timer (no
 // goroutine waits). Broker.Close drops the timers.
 //
-// TODO(issue 5): held messages are in memory only: a restart loses them (the plugin keeps
-// them in a Mnesia disc table). The exchange itself is durable like any other.
+// With a store, a durable delayed exchange keeps its held persistent messages in a message
+// index of its own, named after the exchange's store identity, so that they survive a
+// restart (the plugin keeps them in a Mnesia disc table): recovery schedules each for its
+// publish time plus its x-delay (at once if that has passed), and the entry is removed once
+// the message has been routed. A crash between the two routes it again (at least once).
+// The store commit is not waited for: the confirm of such a publish does not wait for the
+// disk. Transient messages, and those of a non-durable exchange, are held in memory only.
+// A deleted exchange's index goes with the next restart (the janitor's orphans).
 
 const delayedKind = "x-delayed-message"
 
@@ -59,22 +67,89 @@ func (p *Publisher) delay(x *Exchange, m *Message, hdrs *wire.Table, decoded *bo
 		Exchange: x.name, RoutingKey: m.RoutingKey, Flags: m.Flags,
 		Props: append([]byte(nil), m.Props...), Body: m.Body, Persistent: m.Persistent, Priority: m.Priority,
 	}
-	v := p.v
-	time.AfterFunc(time.Duration(ms)*time.Millisecond, func() {
-		if v.closed.Load() {
-			return
-		}
-		v.mu.RLock()
-		live := v.mu.exchanges[x.name] == x
-		v.mu.RUnlock()
-		if !live {
-			return // the exchange was deleted meanwhile
-		}
-		q := v.pool.Get().(*Publisher)
-		q.skip = x
-		_, _, _ = q.publish(dm, nil, 0)
-		q.skip = nil
-		v.pool.Put(q)
-	})
+	h := held{v: p.v, x: x, m: dm}
+	if pst := p.v.pst; pst != nil && x.sid != 0 && m.Persistent {
+		dm.ts = nowNano()
+		h.ix, h.seq = indexName(x.sid), x.heldSeq.Add(1)
+		data := appendMessage(nil, dm)
+		h.inline = pst.st.Inline(len(data))
+		b := new(store.Batch)
+		id := pst.nextMsg.Add(1)
+		b.PutMessage(id, data)
+		b.Enqueue(h.ix, h.seq, id)
+		pst.st.Commit(b, func(err error) {
+			if err != nil {
+				pst.log.Error().Err(err).Str("exchange", x.name).Msg("cannot store a delayed message: it is held in memory only")
+			}
+		})
+	}
+	h.schedule(time.Duration(ms) * time.Millisecond)
 	return true
+}
+
+// held is a message an x-delayed-message exchange holds.
+type held struct {
+	v      *VHost
+	x      *Exchange
+	m      *Message
+	ix     string // its store index, "" if held in memory only
+	seq    uint64 // its entry there
+	inline bool   // the entry holds the body (journal ack)
+	due    int64  // recovered: when it is due (Unix ns)
+}
+
+// schedule routes h.m from h.x after d.
+func (h held) schedule(d time.Duration) {
+	time.AfterFunc(d, h.fire)
+}
+
+func (h held) fire() {
+	v := h.v
+	if v.closed.Load() {
+		return
+	}
+	v.mu.RLock()
+	live := v.mu.exchanges[h.x.name] == h.x
+	v.mu.RUnlock()
+	if !live {
+		return // the exchange was deleted meanwhile; its index goes at the next restart
+	}
+	p := v.pool.Get().(*Publisher)
+	p.skip = h.x
+	_, _, _ = p.publish(h.m, nil, 0)
+	p.skip = nil
+	v.pool.Put(p)
+	if h.ix != "" {
+		v.pst.journal.ack(h.ix, h.seq, h.inline)
+	}
+}
+
+// recoverHeld loads the messages x held when the broker stopped, from index ixName.
+func (pst *persister) recoverHeld(v *VHost, x *Exchange, ixName string) (int, error) {
+	n := 0
+	err := pst.st.Messages(ixName, 0, 0, func(sm store.Message) error {
+		m, err := decodeMessage(sm.Data)
+		if err != nil {
+			return fmt.Errorf("delayed entry %d: %w", sm.Seq, err)
+		}
+		hdrs := decodeHeaders(headersRaw(m))
+		ms, _ := asInt(hdrs["x-delay"])
+		pst.held = append(pst.held, held{v: v, x: x, m: m, ix: ixName, seq: sm.Seq, inline: sm.Inline,
+			due: m.ts + ms*int64(time.Millisecond)})
+		if sm.Seq > x.heldSeq.Load() {
+			x.heldSeq.Store(sm.Seq)
+		}
+		n++
+		return nil
+	})
+	return n, err
+}
+
+// scheduleHeld schedules the recovered held messages.
+func (pst *persister) scheduleHeld() {
+	now := nowNano()
+	for _, h := range pst.held {
+		h.schedule(time.Duration(max(h.due-now, 0)))
+	}
+	pst.held = nil
 }

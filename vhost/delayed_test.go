@@ -104,3 +104,44 @@ func TestDelayedExchangeSurvivesRestart(t *testing.T) {
 	}
 	waitReady(t, v, "dq", 1)
 }
+
+// Held persistent messages of a durable delayed exchange survive a restart: the one due
+// during the downtime is routed at once, the other at its time; once routed they are not
+// held again after another restart.
+func TestDelayedMessagesSurviveRestart(t *testing.T) {
+	d := newDisk(t, Config{})
+	v := d.v()
+	must(t, v.DeclareExchange("dx", "x-delayed-message", false, true, false, false, wire.Table{"x-delayed-type": "fanout"}))
+	_, err := v.DeclareQueue(nil, "dq", false, true, false, false, nil)
+	must(t, err)
+	must(t, v.BindQueue(nil, "dq", "dx", "", nil))
+	for _, tc := range []struct {
+		body  string
+		delay int32
+	}{{"soon", 30}, {"later", 400}} {
+		m := persistent(t, "dx", "", tc.body, &wire.Properties{Headers: wire.Table{"x-delay": tc.delay}})
+		publishM(t, v, m)
+	}
+	start := time.Now()
+	d.close() // before either is due
+	time.Sleep(50 * time.Millisecond)
+	d.open()
+	v = d.v()
+	waitReady(t, v, "dq", 1)
+	if got := bodiesOf(getAll(t, v, "dq", true)); !equal(got, []string{"soon"}) {
+		t.Fatalf("got %v", got)
+	}
+	waitReady(t, v, "dq", 1)
+	if time.Since(start) < 400*time.Millisecond {
+		t.Fatalf("the 400 ms message came after %v", time.Since(start))
+	}
+	v = d.restart()
+	if got := bodiesOf(getAll(t, v, "dq", true)); !equal(got, []string{"later"}) {
+		t.Fatalf("after the second restart: %v", got)
+	}
+	v = d.restart()
+	time.Sleep(50 * time.Millisecond)
+	if got := bodiesOf(getAll(t, v, "dq", true)); len(got) != 0 {
+		t.Fatalf("delivered again after a restart: %v", got)
+	}
+}

@@ -3,6 +3,7 @@ package vhost
 import (
 	"errors"
 	"strings"
+	"sync/atomic"
 
 	"github.com/warrenmq/warren/amqp/wire"
 	"github.com/warrenmq/warren/exchange"
@@ -16,15 +17,16 @@ type dest struct {
 
 // Exchange is one exchange of a vhost.
 type Exchange struct {
-	id         uint64     // immutable; process-wide unique
-	sid        uint64     // immutable; store identity of a durable exchange (codec.go); 0 otherwise
-	name, kind string     // immutable
-	durable    bool       // immutable; persisted by the store (issue: durability)
-	autoDelete bool       // immutable; deleted when its last binding as source goes
-	internal   bool       // immutable; clients cannot publish to it
-	args       wire.Table // immutable; as declared
-	alternate  string     // immutable; the alternate-exchange argument, "" if none
-	routeKind  string     // immutable; the type that routes: kind, or x-delayed-type (delayed.go)
+	id         uint64        // immutable; process-wide unique
+	sid        uint64        // immutable; store identity of a durable exchange (codec.go); 0 otherwise
+	name, kind string        // immutable
+	durable    bool          // immutable; persisted by the store (issue: durability)
+	autoDelete bool          // immutable; deleted when its last binding as source goes
+	internal   bool          // immutable; clients cannot publish to it
+	args       wire.Table    // immutable; as declared
+	alternate  string        // immutable; the alternate-exchange argument, "" if none
+	routeKind  string        // immutable; the type that routes: kind, or x-delayed-type (delayed.go)
+	heldSeq    atomic.Uint64 // last store entry number of a held message (delayed.go)
 
 	// Guarded by VHost.mu (write lock to change, read lock to route):
 	router  exchange.Router[dest] // nil for the default exchange (its bindings are implicit)

@@ -29,6 +29,7 @@ type persister struct {
 	nextID  atomic.Uint64 // last entity sid / queue index id handed out
 
 	journal *journal
+	held    []held // delayed messages recovered at start, scheduled once the broker runs (delayed.go)
 	pager   worker // page-in requests (*Queue)
 	janitor worker // background deletions (janitorTask)
 

@@ -77,6 +77,20 @@ func (b *Broker) recover() error {
 		return fmt.Errorf("recover exchanges: %w", err)
 	}
 
+	delayedBySID := map[uint64]struct {
+		v *VHost
+		x *Exchange
+	}{}
+	for _, v := range b.mu.vhosts {
+		for _, x := range v.mu.exchanges {
+			if x.kind == delayedKind && x.sid != 0 {
+				delayedBySID[x.sid] = struct {
+					v *VHost
+					x *Exchange
+				}{v, x}
+			}
+		}
+	}
 	byIx := map[uint64]*Queue{}
 	err = st.Entities(store.KindQueue, func(key string, val []byte) error {
 		vh, name, err := splitNameKey(key)
@@ -128,6 +142,11 @@ func (b *Broker) recover() error {
 		}
 		maxID = max(maxID, ix)
 		q := byIx[ix]
+		if d, ok := delayedBySID[ix]; ok && q == nil {
+			n, err := pst.recoverHeld(d.v, d.x, ixName)
+			messages += n
+			return err
+		}
 		if q == nil {
 			orphans = append(orphans, ixName)
 			return nil
