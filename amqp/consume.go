@@ -132,8 +132,17 @@ func (ch *channel) onConsume(m *wire.BasicConsume) error {
 		return err
 	}
 	co := &consumer{ch: ch, noAck: m.NoAck, prefetch: ch.prefetch, noWait: m.NoWait}
-	if q := ch.c.vhost.Queue(qname); q != nil && !m.NoAck {
-		co.wait = ch.c.srv.ackWait(q, m.Arguments) // before the first Deliver
+	if q := ch.c.vhost.Queue(qname); q != nil {
+		ch.mu.Lock()
+		global := ch.globalPrefetch
+		ch.mu.Unlock()
+		if q.Quorum() && global > 0 {
+			// rabbit_quorum_queue:consume/3 (3.10): a connection exception.
+			return wire.Hard(wire.NotImplemented, "queue '%s' in vhost '%s' does not support global qos", qname, ch.c.vhostName)
+		}
+		if !m.NoAck {
+			co.wait = ch.c.srv.ackWait(q, m.Arguments) // before the first Deliver
+		}
 	}
 	tag, q, err := ch.c.vhost.Consume(ch.c.owner, qname, m.ConsumerTag, co, m.Exclusive, m.NoAck, m.Arguments)
 	if err != nil {

@@ -337,4 +337,71 @@ var extension2Checks = []Check{
 			return nil
 		},
 	},
+	{
+		Name: "x-queue-type/quorum-must-be-durable",
+		Rule: "RabbitMQ docs/quorum-queues.md, rabbit_quorum_queue:declare/2: a quorum queue cannot be auto-delete, exclusive or non-durable (406)",
+		Run: func(e *Env) error {
+			for _, tc := range []struct {
+				durable, autoDelete bool
+				prop                string
+			}{{true, true, "auto-delete"}, {false, false, "non-durable"}} {
+				ch := e.Channel()
+				q := e.Queue()
+				_, err := ch.QueueDeclare(q, tc.durable, tc.autoDelete, false, false, amqp.Table{"x-queue-type": "quorum"})
+				e.WantChannelError(ch, err, amqp.PreconditionFailed,
+					fmt.Sprintf("PRECONDITION_FAILED - invalid property '%s' for queue '%s' in vhost '%s'", tc.prop, q, e.Vhost), "queue.declare quorum "+tc.prop)
+			}
+			return nil
+		},
+	},
+	{
+		Name: "x-delivery-limit/dead-letters-delivery_limit",
+		Rule: "RabbitMQ docs/quorum-queues.md (poison message handling): a message returned more than x-delivery-limit times is dead-lettered with reason delivery_limit",
+		Run: func(e *Env) error {
+			ch := e.Channel()
+			dlq := e.DeclareQueue(ch)
+			q := e.Queue()
+			_, err := ch.QueueDeclare(q, true, false, false, false, amqp.Table{"x-queue-type": "quorum", "x-delivery-limit": int32(1),
+				"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq})
+			e.Must(err, "queue.declare quorum with x-delivery-limit 1")
+			e.PublishConfirmed(e.Publisher(), "", q, Text("poison"))
+			for i := range 2 {
+				var d amqp.Delivery
+				e.Eventually(fmt.Sprintf("basic.get %d", i+1), func() bool {
+					var ok bool
+					d, ok, err = ch.Get(q, false)
+					e.Must(err, "basic.get")
+					return ok
+				})
+				e.Must(d.Nack(false, true), "basic.nack requeue=true")
+			}
+			dead, err := ch.Consume(dlq, "", true, false, false, false, nil)
+			e.Must(err, "basic.consume of the dead-letter queue")
+			m := e.Recv(dead, "the message past its delivery limit")
+			t, err := firstDeath(m)
+			if err != nil {
+				return err
+			}
+			if t["reason"] != "delivery_limit" || t["queue"] != q {
+				return fmt.Errorf("x-death %v, want reason delivery_limit from %s", t, q)
+			}
+			return nil
+		},
+	},
+	{
+		Name: "x-queue-type/quorum-refuses-global-qos",
+		Rule: "rabbit_quorum_queue:consume/3: consuming from a quorum queue with a global prefetch is 540 NOT_IMPLEMENTED",
+		Run: func(e *Env) error {
+			c := e.Dial()
+			ch := c.Open()
+			q := e.Queue()
+			_, err := ch.QueueDeclare(q, true, false, false, false, amqp.Table{"x-queue-type": "quorum"})
+			e.Must(err, "queue.declare quorum")
+			e.Must(ch.Qos(10, 0, true), "basic.qos global")
+			_, err = ch.Consume(q, "", false, false, false, false, nil)
+			e.WantConnError(c, err, amqp.NotImplemented,
+				fmt.Sprintf("NOT_IMPLEMENTED - queue '%s' in vhost '%s' does not support global qos", q, e.Vhost), "basic.consume with global qos")
+			return nil
+		},
+	},
 }

@@ -24,6 +24,8 @@ type queueOpts struct {
 	maxPrio  int      // x-max-priority (priority.go); -1 when absent
 	single   bool     // x-single-active-consumer (consumers.go)
 	ackWait  int64    // x-consumer-timeout in ms (RabbitMQ 3.12+; enforced by package amqp); -1 when absent
+	quorum   bool     // x-queue-type quorum (quorum.go)
+	delivLim int64    // x-delivery-limit of a quorum queue; -1 when absent
 	maxLen   int64    // x-max-length: ready messages; -1 when absent
 	maxBytes int64    // x-max-length-bytes: body bytes of ready messages; -1 when absent
 	overflow overflow // x-overflow: what happens past those limits
@@ -40,7 +42,7 @@ const (
 
 // noQueueOpts are the options of a queue without arguments.
 func noQueueOpts() queueOpts {
-	return queueOpts{ttl: -1, maxPrio: -1, maxLen: -1, maxBytes: -1, ackWait: -1}
+	return queueOpts{ttl: -1, maxPrio: -1, maxLen: -1, maxBytes: -1, ackWait: -1, delivLim: -1}
 }
 
 // limited reports whether the queue has a length limit.
@@ -116,15 +118,15 @@ var queueArgChecks = []argCheck{
 		}
 		return ""
 	}},
-	// check_queue_type/2. warren has classic queues only: quorum and stream queues are
-	// refused as RabbitMQ refuses a queue type it does not know, never silently declared
-	// as classic (their semantics differ: delivery limits, no global qos, offsets).
+	// check_queue_type/2. Classic queues, and quorum queues with the semantics warren can
+	// give them (quorum.go); stream queues are refused as RabbitMQ refuses a queue type it
+	// does not know, never silently declared as another type.
 	{"x-queue-type", func(v any, _ wire.Table) string {
 		s, ok := v.(string)
 		if !ok {
 			return "{unacceptable_type," + typeName(v) + "}"
 		}
-		if s != "classic" {
+		if s != "classic" && s != "quorum" {
 			return `"unsupported queue type '` + s + `'"`
 		}
 		return ""
@@ -203,6 +205,12 @@ func validateQueueArgs(vhost, name string, args wire.Table) (queueOpts, error) {
 		o.maxBytes, _ = asInt(v)
 	}
 	o.single, _ = args["x-single-active-consumer"].(bool)
+	o.quorum = args["x-queue-type"] == "quorum"
+	if v, ok := args["x-delivery-limit"]; ok && o.quorum && typeClass(v) == "int" {
+		if n, _ := asInt(v); n >= 0 {
+			o.delivLim = n
+		}
+	}
 	if v, ok := args["x-consumer-timeout"]; ok && typeClass(v) == "int" {
 		if n, _ := asInt(v); n >= 0 {
 			o.ackWait = n

@@ -330,6 +330,9 @@ func (q *Queue) Requeue(es ...Entry) {
 	for _, e := range es {
 		if it, ok := q.takeLocked(e); ok {
 			it.redelivered = true
+			if q.overDeliveryLimitLocked(&it) {
+				continue
+			}
 			s = append(s, it)
 		}
 	}

@@ -181,6 +181,9 @@ func (v *VHost) declareQueue(o *Owner, name string, passive, durable, exclusive,
 		return QueueInfo{}, err
 	}
 	opts, err := validateQueueArgs(v.name, name, args)
+	if err == nil && opts.quorum {
+		err = checkQuorum(v.name, name, durable, exclusive, autoDelete)
+	}
 	if err != nil {
 		v.mu.Unlock()
 		return QueueInfo{}, err

@@ -10,7 +10,8 @@ type item struct {
 	expires     int64    // wall-clock Unix nanoseconds after which it expires; 0 = never. A run: its last seq
 	n           uint32   // a run: how many messages it stands for
 	redelivered bool
-	rank        uint8 // a priority queue: 255 - the message's priority (lower goes first); 0 otherwise
+	rank        uint8  // a priority queue: 255 - the message's priority (lower goes first); 0 otherwise
+	returns     uint16 // a quorum queue: times it came back unacknowledged (x-delivery-limit, quorum.go)
 }
 
 // before reports whether a goes before b in a ready list: by rank, then by seq.

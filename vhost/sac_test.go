@@ -55,7 +55,7 @@ func TestQueueTypeArgument(t *testing.T) {
 		want string // "" = accepted
 	}{
 		{"classic", ""},
-		{"quorum", `"unsupported queue type 'quorum'"`},
+		{"quorum", ""}, // quorum.go
 		{"stream", `"unsupported queue type 'stream'"`},
 		{"foo", `"unsupported queue type 'foo'"`},
 		{int32(1), "{unacceptable_type,signedint}"},
