@@ -40,6 +40,14 @@
 // names the functions they come from). Where RabbitMQ 3.13+/4.x and 3.10 differ, vhost
 // follows the newer one and says so at the place.
 //
+// RabbitMQ's queue extensions (issue 5): ttl.go (message TTL), deadletter.go, expires.go
+// (x-expires), maxlen.go (x-max-length, x-max-length-bytes, x-overflow), priority.go
+// (x-max-priority), consumers.go (x-priority, x-single-active-consumer), quorum.go
+// (x-queue-type quorum, x-delivery-limit), delayed.go (the x-delayed-message exchange) and
+// args.go (validation with RabbitMQ's texts). Their timers are time.AfterFunc timers (no
+// goroutine waits until one fires): a queue's head expiry, a queue's x-expires, and one per
+// held delayed message; Broker.Close makes them do nothing.
+//
 // Users, permissions, limits and open sessions (issue 7) live in users.go, access.go,
 // session.go and vhosts.go; each user is one store.KindUser record; vhost limits extend
 // the store.KindVhost record.
