@@ -339,7 +339,7 @@ var extension2Checks = []Check{
 	},
 	{
 		Name: "x-queue-type/quorum-must-be-durable",
-		Rule: "RabbitMQ docs/quorum-queues.md, rabbit_quorum_queue:declare/2: a quorum queue cannot be auto-delete, exclusive or non-durable (406)",
+		Rule: "RabbitMQ docs/quorum-queues.md, rabbit_quorum_queue:declare/2: a quorum queue cannot be auto-delete, exclusive or non-durable, nor have x-max-priority (406)",
 		Run: func(e *Env) error {
 			for _, tc := range []struct {
 				durable, autoDelete bool
@@ -351,6 +351,12 @@ var extension2Checks = []Check{
 				e.WantChannelError(ch, err, amqp.PreconditionFailed,
 					fmt.Sprintf("PRECONDITION_FAILED - invalid property '%s' for queue '%s' in vhost '%s'", tc.prop, q, e.Vhost), "queue.declare quorum "+tc.prop)
 			}
+			ch := e.Channel()
+			q := e.Queue()
+			_, err := ch.QueueDeclare(q, true, false, false, false, amqp.Table{"x-queue-type": "quorum", "x-max-priority": int32(5)})
+			e.WantChannelError(ch, err, amqp.PreconditionFailed,
+				fmt.Sprintf("PRECONDITION_FAILED - invalid arg 'x-max-priority' for queue '%s' in vhost '%s' of queue type rabbit_quorum_queue", q, e.Vhost),
+				"queue.declare quorum with x-max-priority")
 			return nil
 		},
 	},

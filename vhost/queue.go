@@ -182,7 +182,7 @@ func (v *VHost) declareQueue(o *Owner, name string, passive, durable, exclusive,
 	}
 	opts, err := validateQueueArgs(v.name, name, args)
 	if err == nil && opts.quorum {
-		err = checkQuorum(v.name, name, durable, exclusive, autoDelete)
+		err = checkQuorum(v.name, name, durable, exclusive, autoDelete, args)
 	}
 	if err != nil {
 		v.mu.Unlock()

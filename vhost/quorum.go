@@ -13,11 +13,12 @@ import "github.com/warrenmq/warren/amqp/wire"
 //
 // Otherwise a quorum queue behaves as a classic one. Differences from RabbitMQ: no
 // x-delivery-count header on redeliveries; the return count is not stored, so it restarts
-// from zero after a restart; arguments quorum queues refuse (x-max-priority, x-queue-mode,
-// x-overflow drop-head...) are accepted.
+// from zero after a restart.
 
-// checkQuorum is rabbit_quorum_queue:declare/2's property checks.
-func checkQuorum(vhost, name string, durable, exclusive, autoDelete bool) error {
+// checkQuorum is rabbit_quorum_queue:declare/2's property checks, then its refusal of
+// arguments quorum queues do not support (rabbit_queue_type_util:check_invalid_arguments/3,
+// 3.10: x-max-priority and x-queue-mode; texts checked against a 3.10.8 node).
+func checkQuorum(vhost, name string, durable, exclusive, autoDelete bool, args wire.Table) error {
 	var prop string
 	switch {
 	case autoDelete:
@@ -26,10 +27,16 @@ func checkQuorum(vhost, name string, durable, exclusive, autoDelete bool) error 
 		prop = "exclusive-owner"
 	case !durable:
 		prop = "non-durable"
-	default:
-		return nil
 	}
-	return wire.Soft(wire.PreconditionFailed, "invalid property '%s' for queue '%s' in vhost '%s'", prop, name, vhost)
+	if prop != "" {
+		return wire.Soft(wire.PreconditionFailed, "invalid property '%s' for queue '%s' in vhost '%s'", prop, name, vhost)
+	}
+	for _, k := range []string{"x-max-priority", "x-queue-mode"} {
+		if _, ok := args[k]; ok {
+			return wire.Soft(wire.PreconditionFailed, "invalid arg '%s' for queue '%s' in vhost '%s' of queue type rabbit_quorum_queue", k, name, vhost)
+		}
+	}
+	return nil
 }
 
 // Quorum reports whether q was declared with x-queue-type quorum.

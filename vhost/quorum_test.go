@@ -21,6 +21,10 @@ func TestQuorumQueue(t *testing.T) {
 			_, err := v.DeclareQueue(NewOwner("c"), "qq", false, tc.durable, tc.exclusive, tc.autoDelete, quorum)
 			wantErr(t, err, wire.PreconditionFailed, "invalid property '"+tc.prop+"' for queue 'qq' in vhost '/'")
 		}
+		for k, val := range map[string]any{"x-max-priority": int32(5), "x-queue-mode": "lazy"} {
+			_, err := v.DeclareQueue(nil, "qq", false, true, false, false, wire.Table{"x-queue-type": "quorum", k: val})
+			wantErr(t, err, wire.PreconditionFailed, "invalid arg '"+k+"' for queue 'qq' in vhost '/' of queue type rabbit_quorum_queue")
+		}
 	})
 	t.Run("x-delivery-limit dead-letters with reason delivery_limit", func(t *testing.T) {
 		declareQ(t, v, nil, "dlq")
