@@ -47,6 +47,9 @@ func newApp() *cli.App {
 			// RabbitMQ's disk_free_limit default (RW:docs/disk-alarms.md).
 			&cli.StringFlag{Name: "disk-free-limit", Value: "50MB", EnvVars: []string{"WARREN_DISK_FREE_LIMIT"},
 				Usage: "block publishers while the data folder's disk has less free space than this (0 disables)"},
+			// RabbitMQ's vm_memory_high_watermark (RW:docs/memory.md).
+			&cli.StringFlag{Name: "vm-memory-high-watermark", Value: defaultWatermark, EnvVars: []string{"WARREN_VM_MEMORY_HIGH_WATERMARK"},
+				Usage: "block publishers while warren uses more memory than this: a fraction of the machine's (or cgroup's) memory, or a size such as 2GiB (0 disables)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"WARREN_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", Value: "console", EnvVars: []string{"WARREN_LOG_FORMAT"}, Usage: "console or json"},
 			&cli.StringFlag{Name: "default-user", Value: "guest", EnvVars: []string{"WARREN_DEFAULT_USER", "RABBITMQ_DEFAULT_USER"}, Usage: "user created at start (guest may connect from loopback only)"},
@@ -94,6 +97,10 @@ func serve(cx *cli.Context) error {
 	budget, err := parseSize(cx.String("memory-budget"))
 	if err != nil || budget <= 0 {
 		return fmt.Errorf("invalid --memory-budget %q: want a size such as 256MiB or 2GB", cx.String("memory-budget"))
+	}
+	watermark, err := parseWatermark(cx.String("vm-memory-high-watermark"), totalMemory())
+	if err != nil {
+		return fmt.Errorf("invalid --vm-memory-high-watermark %q: %w", cx.String("vm-memory-high-watermark"), err)
 	}
 	diskLimit, err := parseSize(cx.String("disk-free-limit"))
 	if err != nil {
@@ -152,6 +159,9 @@ func serve(cx *cli.Context) error {
 	stopMem := make(chan struct{})
 	defer close(stopMem)
 	go returnMemory(log, time.Second, 64<<20, stopMem) // memory.go
+	if watermark > 0 {
+		go watchMemory(broker, watermark, time.Second, stopMem) // watermark.go
+	}
 
 	log.Info().Str("version", amqp.Version).Str("listen", ln.Addr().String()).
 		Bool("in_memory", cx.Bool("in-memory")).Str("data_dir", cx.String("data-dir")).
