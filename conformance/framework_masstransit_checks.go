@@ -106,11 +106,12 @@ func nsbLevelPattern(l, bit int) string {
 }
 
 // errInvalidExchangeType reports whether err is the broker refusing an unknown exchange type: RabbitMQ
-// closes the connection with 503 COMMAND_INVALID "invalid exchange type"; other brokers may answer 406.
+// 3.10 closes the connection with 503 COMMAND_INVALID "unknown exchange type 'x-delayed-message'" (other versions say
+// "invalid exchange type"); other brokers may answer 406.
 func errInvalidExchangeType(err error) bool {
 	var ae *amqp.Error
 	return errors.As(err, &ae) && (ae.Code == amqp.CommandInvalid || ae.Code == amqp.PreconditionFailed) &&
-		strings.Contains(ae.Reason, "invalid exchange type")
+		(strings.Contains(ae.Reason, "invalid exchange type") || strings.Contains(ae.Reason, "unknown exchange type"))
 }
 
 var masstransitChecks = []Check{
@@ -468,19 +469,9 @@ var masstransitChecks = []Check{
 	},
 }
 
-// nsbQueueArgs are the arguments NServiceBus gives its queues: x-queue-type quorum (QueueType.Quorum,
-// the default since transport v7) when the broker accepts durable quorum queues with the delay-queue
-// arguments, which a probe declare decides; classic otherwise. Delay queues also get x-overflow
-// reject-publish (required by at-least-once dead-lettering).
+// nsbQueueArgs are the arguments NServiceBus gives its queues: x-queue-type quorum (QueueType.Quorum, the
+// default since transport v7; quorum queues are durable) and, as its delay queues need for at-least-once
+// dead-lettering, x-overflow reject-publish. Both warren and RabbitMQ 3.10.8 accept them.
 func (e *Env) nsbQueueArgs() amqp.Table {
-	probe := e.Dial().Open()
-	q := e.fwName(".probe", true)
-	_, err := probe.QueueDeclare(q, true, false, false, false, amqp.Table{
-		"x-queue-type": "quorum", "x-overflow": "reject-publish", "x-dead-letter-strategy": "at-least-once",
-		"x-message-ttl": int32(1000), "x-dead-letter-exchange": "amq.topic"})
-	if err != nil {
-		return amqp.Table{"x-queue-type": "classic"}
-	}
-	_ = probe.Close()
 	return amqp.Table{"x-queue-type": "quorum", "x-overflow": "reject-publish"}
 }
