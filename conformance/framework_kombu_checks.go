@@ -19,7 +19,8 @@ const celeryLevels = 28
 
 // celeryTopology names the objects of one native delayed delivery topology.
 type celeryTopology struct {
-	prefix string // kombu's optional name prefix; "" for the real names
+	prefix    string // kombu's optional name prefix; "" for the real names
+	queueType string // kombu's queue_type: "classic" or "quorum"
 }
 
 // level is kombu's level_name: "celery_delayed_<level>", or "<prefix>_celery_delayed_<level>".
@@ -49,7 +50,7 @@ func celeryTTL(level int, unitMs int64) any {
 }
 
 // declareCeleryDelayed declares t as kombu's declare_native_delayed_delivery_exchanges_and_queues does
-// with queue_type classic, except that the TTL unit is unitMs (kombu: 1000). Exchanges and queues are
+// with t.queueType, except that the TTL unit is unitMs (kombu: 1000). Exchanges and queues are
 // durable and not auto-delete (kombu's Exchange/Queue defaults). They are deleted after the check.
 func (e *Env) declareCeleryDelayed(ch *Chan, t celeryTopology, unitMs int64) {
 	e.Cleanup(func() { e.deleteCeleryDelayed(t) })
@@ -62,10 +63,13 @@ func (e *Env) declareCeleryDelayed(ch *Chan, t celeryTopology, unitMs int64) {
 			dlx = t.level(l - 1)
 		}
 		args := amqp.Table{
-			"x-queue-type":           "classic",
+			"x-queue-type":           t.queueType,
 			"x-overflow":             "reject-publish",
 			"x-message-ttl":          celeryTTL(l, unitMs),
 			"x-dead-letter-exchange": dlx,
+		}
+		if t.queueType == "quorum" {
+			args["x-dead-letter-strategy"] = "at-least-once"
 		}
 		_, err := ch.QueueDeclare(x, true, false, false, false, args)
 		e.Must(err, fmt.Sprintf("queue.declare %s with %v", x, args))
@@ -110,13 +114,72 @@ func celeryRoutingKey(countdown int, key string) string {
 // namekoReplyTTL is nameko's RPC_REPLY_QUEUE_TTL (nameko/nameko:nameko/rpc.py), sent as x-expires.
 const namekoReplyTTL = int32(300000)
 
+// celeryDelayedRoute runs a countdown-5 task through a reduced copy (20 ms TTL unit) of kombu's delayed
+// delivery topology with queueType, and checks when and how it arrives.
+func celeryDelayedRoute(e *Env, queueType string) error {
+	ch := e.Channel()
+	t := celeryTopology{prefix: e.Name("p"), queueType: queueType}
+	const unit = 20
+	e.declareCeleryDelayed(ch, t, unit)
+	// The task queue and its topic exchange, bound as bind_queue_to_native_delayed_delivery_exchange does.
+	x := e.Exchange()
+	e.Must(ch.ExchangeDeclare(x, "topic", true, false, false, false, nil), "exchange.declare "+x)
+	q := e.Queue()
+	_, err := ch.QueueDeclare(q, true, false, false, false, nil)
+	e.Must(err, "queue.declare "+q)
+	e.Bind(ch, q, "tasks", x, nil)
+	e.Must(ch.ExchangeBind(x, "#.tasks", t.delivery(), false, nil), "exchange.bind task exchange to "+t.delivery())
+	e.Bind(ch, q, "#.tasks", x, nil)
+	d, err := ch.Consume(q, "", true, false, false, false, nil)
+	e.Must(err, "basic.consume "+q)
+
+	// countdown 5 = 0b101: level 2 (4 units), then level 0 (1 unit); level 1 is skipped by the e2e binding.
+	key := celeryRoutingKey(5, "tasks")
+	pub := e.Publisher()
+	start := time.Now()
+	e.PublishConfirmed(pub, t.level(celeryLevels-1), key, amqp.Publishing{DeliveryMode: amqp.Persistent, Body: []byte("later")})
+	m := e.Recv(d, "the delayed task")
+	took := time.Since(start)
+	if string(m.Body) != "later" || m.RoutingKey != key || m.Exchange != t.delivery() {
+		// The last dead-lettering published it to celery_delayed_delivery (level 0's DLX).
+		return fmt.Errorf("got %q via exchange %q key %q, want \"later\" via %q key %q", m.Body, m.Exchange, m.RoutingKey, t.delivery(), key)
+	}
+	if took < 5*unit*time.Millisecond-10*time.Millisecond {
+		return fmt.Errorf("the task arrived after %v, want about %v (levels 2 and 0)", took, 5*unit*time.Millisecond)
+	}
+	deaths, ok := m.Headers["x-death"].([]any)
+	if !ok {
+		return fmt.Errorf("no x-death array in headers %v", m.Headers)
+	}
+	var queues []string
+	for _, dv := range deaths {
+		dt, ok := dv.(amqp.Table)
+		if !ok {
+			return fmt.Errorf("x-death entry is %T, want a table", dv)
+		}
+		if dt["reason"] != "expired" {
+			return fmt.Errorf("x-death entry %v: want reason expired", dt)
+		}
+		qn, _ := dt["queue"].(string)
+		queues = append(queues, qn)
+	}
+	// x-death lists the most recent death first.
+	if want := []string{t.level(0), t.level(2)}; fmt.Sprint(queues) != fmt.Sprint(want) {
+		return fmt.Errorf("x-death queues %v, want %v", queues, want)
+	}
+	if n := e.Ready(t.level(1)); n != 0 {
+		return fmt.Errorf("queue %s holds %d messages, want 0", t.level(1), n)
+	}
+	return nil
+}
+
 var frameworkKombuChecks = []Check{
 	{
 		Name: "framework.kombu/native-delayed-delivery-topology-declares",
 		Rule: "celery/kombu:kombu/transport/native_delayed_delivery.py declare_native_delayed_delivery_exchanges_and_queues (queue_type classic): 28 durable topic exchanges and queues celery_delayed_{27..0} with x-overflow reject-publish, x-message-ttl 2^level*1000 (int64 from level 22), x-dead-letter-exchange the next level down, e2e bindings level→level-1 and celery_delayed_0→celery_delayed_delivery; a redeclare is idempotent",
 		Run: func(e *Env) error {
 			ch := e.Channel()
-			t := celeryTopology{}
+			t := celeryTopology{queueType: "classic"}
 			e.declareCeleryDelayed(ch, t, 1000)
 			// Every worker runs the declaration at start-up: the second one must find everything equivalent.
 			e.declareCeleryDelayed(ch, t, 1000)
@@ -149,62 +212,12 @@ var frameworkKombuChecks = []Check{
 	{
 		Name: "framework.kombu/native-delayed-delivery-routes-through-levels",
 		Rule: "celery/kombu:kombu/transport/native_delayed_delivery.py (prefix, calculate_routing_key, bind_queue_to_native_delayed_delivery_exchange) and celery/celery:celery/app/base.py (send_task publishes to celery_delayed_27): TTL expiry dead-letters level by level, e2e bindings skip the 0 bits, celery_delayed_delivery forwards by '#.<key>' to the task exchange; reduced copy with a 20 ms TTL unit instead of 1000 ms",
-		Run: func(e *Env) error {
-			ch := e.Channel()
-			t := celeryTopology{prefix: e.Name("p")}
-			const unit = 20
-			e.declareCeleryDelayed(ch, t, unit)
-			// The task queue and its topic exchange, bound as bind_queue_to_native_delayed_delivery_exchange does.
-			x := e.Exchange()
-			e.Must(ch.ExchangeDeclare(x, "topic", true, false, false, false, nil), "exchange.declare "+x)
-			q := e.Queue()
-			_, err := ch.QueueDeclare(q, true, false, false, false, nil)
-			e.Must(err, "queue.declare "+q)
-			e.Bind(ch, q, "tasks", x, nil)
-			e.Must(ch.ExchangeBind(x, "#.tasks", t.delivery(), false, nil), "exchange.bind task exchange to "+t.delivery())
-			e.Bind(ch, q, "#.tasks", x, nil)
-			d, err := ch.Consume(q, "", true, false, false, false, nil)
-			e.Must(err, "basic.consume "+q)
-
-			// countdown 5 = 0b101: level 2 (4 units), then level 0 (1 unit); level 1 is skipped by the e2e binding.
-			key := celeryRoutingKey(5, "tasks")
-			pub := e.Publisher()
-			start := time.Now()
-			e.PublishConfirmed(pub, t.level(celeryLevels-1), key, amqp.Publishing{DeliveryMode: amqp.Persistent, Body: []byte("later")})
-			m := e.Recv(d, "the delayed task")
-			took := time.Since(start)
-			if string(m.Body) != "later" || m.RoutingKey != key || m.Exchange != t.delivery() {
-				// The last dead-lettering published it to celery_delayed_delivery (level 0's DLX).
-				return fmt.Errorf("got %q via exchange %q key %q, want \"later\" via %q key %q", m.Body, m.Exchange, m.RoutingKey, t.delivery(), key)
-			}
-			if took < 5*unit*time.Millisecond-10*time.Millisecond {
-				return fmt.Errorf("the task arrived after %v, want about %v (levels 2 and 0)", took, 5*unit*time.Millisecond)
-			}
-			deaths, ok := m.Headers["x-death"].([]any)
-			if !ok {
-				return fmt.Errorf("no x-death array in headers %v", m.Headers)
-			}
-			var queues []string
-			for _, dv := range deaths {
-				dt, ok := dv.(amqp.Table)
-				if !ok {
-					return fmt.Errorf("x-death entry is %T, want a table", dv)
-				}
-				if dt["reason"] != "expired" {
-					return fmt.Errorf("x-death entry %v: want reason expired", dt)
-				}
-				qn, _ := dt["queue"].(string)
-				queues = append(queues, qn)
-			}
-			// x-death lists the most recent death first.
-			if want := []string{t.level(0), t.level(2)}; fmt.Sprint(queues) != fmt.Sprint(want) {
-				return fmt.Errorf("x-death queues %v, want %v", queues, want)
-			}
-			if n := e.Ready(t.level(1)); n != 0 {
-				return fmt.Errorf("queue %s holds %d messages, want 0", t.level(1), n)
-			}
-			return nil
-		},
+		Run:  func(e *Env) error { return celeryDelayedRoute(e, "classic") },
+	},
+	{
+		Name: "framework.kombu/native-delayed-delivery-quorum-routes-through-levels",
+		Rule: "celery/kombu:kombu/transport/native_delayed_delivery.py with queue_type quorum (Celery's default broker_native_delayed_delivery_queue_type): the level queues are quorum queues with x-dead-letter-strategy at-least-once next to x-overflow reject-publish (RabbitMQ docs/quorum-queues.md); reduced copy with a 20 ms TTL unit",
+		Run:  func(e *Env) error { return celeryDelayedRoute(e, "quorum") },
 	},
 	{
 		Name: "framework.nameko/rpc-request-and-reply",
