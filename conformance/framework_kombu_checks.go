@@ -179,7 +179,9 @@ var frameworkKombuChecks = []Check{
 		Rule: "celery/kombu:kombu/transport/native_delayed_delivery.py declare_native_delayed_delivery_exchanges_and_queues (queue_type classic): 28 durable topic exchanges and queues celery_delayed_{27..0} with x-overflow reject-publish, x-message-ttl 2^level*1000 (int64 from level 22), x-dead-letter-exchange the next level down, e2e bindings level→level-1 and celery_delayed_0→celery_delayed_delivery; a redeclare is idempotent",
 		Run: func(e *Env) error {
 			ch := e.Channel()
-			t := celeryTopology{queueType: "classic"}
+			// kombu's prefix option keeps a broker's real celery_delayed_* objects out of reach of
+			// the check's cleanup; everything else is as kombu declares it.
+			t := celeryTopology{prefix: e.Name("p"), queueType: "classic"}
 			e.declareCeleryDelayed(ch, t, 1000)
 			// Every worker runs the declaration at start-up: the second one must find everything equivalent.
 			e.declareCeleryDelayed(ch, t, 1000)
@@ -223,7 +225,9 @@ var frameworkKombuChecks = []Check{
 		Name: "framework.nameko/rpc-request-and-reply",
 		Rule: "nameko/nameko:nameko/rpc.py (durable topic exchange nameko-rpc, durable queue rpc-<service> bound with '<service>.*', reply queue rpc.reply-<service>-<uuid> with x-expires 300000 bound by the uuid, request with reply_to and correlation_id) and nameko/amqp/publish.py (use_confirms, mandatory for RPC)",
 		Run: func(e *Env) error {
-			const rpcX = "nameko-rpc"
+			// Nameko's rpc_exchange setting (default "nameko-rpc") names the exchange; a unique
+			// name keeps a broker's real nameko-rpc out of reach of the check's cleanup.
+			rpcX := strings.ReplaceAll(e.Name("nameko-rpc"), ".", "_")
 			ch := e.Channel()
 			e.Cleanup(func() { _ = e.adminChan().ExchangeDelete(rpcX, false, false) })
 			e.Must(ch.ExchangeDeclare(rpcX, "topic", true, false, false, false, nil), "exchange.declare "+rpcX)
