@@ -73,15 +73,14 @@ func (p *Publisher) delay(x *Exchange, m *Message, hdrs *wire.Table, decoded *bo
 		h.ix, h.seq = indexName(x.sid), x.heldSeq.Add(1)
 		data := appendMessage(nil, dm)
 		h.inline = pst.st.Inline(len(data))
-		b := new(store.Batch)
+		// Committed by route once v.mu is released (commitHeld): the publish's confirm
+		// waits for it like any persistent message's.
+		if p.held == nil {
+			p.held = new(store.Batch)
+		}
 		id := pst.nextMsg.Add(1)
-		b.PutMessage(id, data)
-		b.Enqueue(h.ix, h.seq, id)
-		pst.st.Commit(b, func(err error) {
-			if err != nil {
-				pst.log.Error().Err(err).Str("exchange", x.name).Msg("cannot store a delayed message: it is held in memory only")
-			}
-		})
+		p.held.PutMessage(id, data)
+		p.held.Enqueue(h.ix, h.seq, id)
 	}
 	h.schedule(time.Duration(ms) * time.Millisecond)
 	return true
@@ -152,4 +151,28 @@ func (pst *persister) scheduleHeld() {
 		h.schedule(time.Duration(max(h.due-now, 0)))
 	}
 	pst.held = nil
+}
+
+// commitHeld stores the copies this publish's delayed exchanges hold (p.held), after
+// v.mu is released. When the message also goes to durable queues (reserve follows), the
+// held copies are synced first, so that reserve's Stored, which confirms the publish,
+// comes after them; that is rare and stalls only this publisher. Otherwise the commit is
+// asynchronous and its completion is the publish's Stored: it reports pending.
+func (p *Publisher) commitHeld(w Waiter, token uint64, alsoQueued bool) (pending bool) {
+	b := p.held
+	p.held = nil
+	pst := p.v.pst
+	if alsoQueued || w == nil {
+		if err := pst.st.CommitSync(b); err != nil {
+			pst.log.Error().Err(err).Msg("cannot store a delayed message: it is held in memory only")
+		}
+		return false
+	}
+	pst.st.Commit(b, func(err error) {
+		if err != nil {
+			pst.log.Error().Err(err).Msg("cannot store a delayed message: it is held in memory only")
+		}
+		w.Stored(token, err)
+	})
+	return true
 }

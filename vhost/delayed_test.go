@@ -145,3 +145,38 @@ func TestDelayedMessagesSurviveRestart(t *testing.T) {
 		t.Fatalf("delivered again after a restart: %v", got)
 	}
 }
+
+// A persistent message held by a durable delayed exchange is confirmed only once its
+// stored copy is synced: PublishFor reports pending and Stored follows, once.
+func TestDelayedPersistentPublishWaitsForTheStore(t *testing.T) {
+	d := newDisk(t, Config{})
+	v := d.v()
+	must(t, v.DeclareExchange("dx", "x-delayed-message", false, true, false, false, wire.Table{"x-delayed-type": "direct"}))
+	_, err := v.DeclareQueue(nil, "dq", false, true, false, false, nil)
+	must(t, err)
+	must(t, v.BindQueue(nil, "dq", "dx", "k", nil))
+	p := v.NewPublisher()
+	r := &recorder{done: make(chan struct{}), want: 1}
+	delay := &wire.Properties{Headers: wire.Table{"x-delay": int32(60000)}}
+	routed, pending, err := p.PublishFor(persistent(t, "dx", "k", "held", delay), r, 7)
+	if err != nil || !routed || !pending {
+		t.Fatalf("routed %v pending %v err %v; want a routed, pending publish", routed, pending, err)
+	}
+	select {
+	case <-r.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no Stored for the held message")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.tokens) != 1 || r.tokens[0] != 7 || r.errs[0] != nil {
+		t.Fatalf("Stored calls %v %v, want one for token 7 without error", r.tokens, r.errs)
+	}
+	// Transient messages held in memory are not pending.
+	flags, raw, err := (&wire.Properties{Headers: wire.Table{"x-delay": int32(60000)}}).Append(nil)
+	must(t, err)
+	_, pending, err = p.PublishFor(&Message{Exchange: "dx", RoutingKey: "k", Body: []byte("t"), Flags: flags, Props: raw}, r, 8)
+	if err != nil || pending {
+		t.Fatalf("transient held publish: pending %v err %v, want not pending", pending, err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/warrenmq/warren/amqp/wire"
+	"github.com/warrenmq/warren/store"
 )
 
 // Message is one published message. It is immutable once published and shared by every
@@ -32,13 +33,14 @@ type Message struct {
 // for concurrent use.
 type Publisher struct {
 	v      *VHost
-	keys   []string    // routing key, then CC and BCC keys
-	dests  []dest      // one Route call's output
-	queues []*Queue    // the publish's target queues
-	work   []*Exchange // exchanges to route through; also the visited set
-	skip   *Exchange   // a delayed exchange routing a message whose delay is over (delayed.go)
-	res    []resv      // per p.queues entry: its reservation in a durable queue (persist.go)
-	locked []int       // indexes into p.queues of the durable queues being reserved
+	keys   []string     // routing key, then CC and BCC keys
+	dests  []dest       // one Route call's output
+	queues []*Queue     // the publish's target queues
+	work   []*Exchange  // exchanges to route through; also the visited set
+	skip   *Exchange    // a delayed exchange routing a message whose delay is over (delayed.go)
+	res    []resv       // per p.queues entry: its reservation in a durable queue (persist.go)
+	locked []int        // indexes into p.queues of the durable queues being reserved
+	held   *store.Batch // stored copies of messages delayed exchanges hold (delayed.go)
 
 	rejected bool // the last publish was refused by a queue's length limit (maxlen.go)
 }
@@ -175,6 +177,9 @@ func (p *Publisher) route(m *Message, stripBcc bool, hdrs wire.Table, hdrsDecode
 	}
 	if cycle != nil {
 		p.queues = slices.DeleteFunc(p.queues, cycle)
+	}
+	if p.held != nil {
+		pending = p.commitHeld(w, token, m.Persistent && len(p.queues) > 0)
 	}
 	if m.Persistent && v.pst != nil && len(p.queues) > 0 {
 		pending = p.reserve(m, w, token)
