@@ -366,12 +366,12 @@ var masstransitChecks = []Check{
 			e.PublishConfirmed(pub, billing, "", send)
 
 			if got := e.Drain(sales); len(got) != 1 || got[0] != "placed" {
-				return fmt.Errorf("Sales queue holds %q, want [placed]", got)
+				return fmt.Errorf("the Sales queue holds %q, want [placed]", got)
 			}
 			e.Eventually("two messages in Billing", func() bool { return e.Ready(billing) == 2 })
 			d := e.Recv(e.consumeOne(ch, billing), "the event at Billing")
 			if string(d.Body) != "placed" || d.Headers["NServiceBus.MessageIntent"] != "Publish" || d.MessageId != "nsb-1" {
-				return fmt.Errorf("Billing got %q headers %v id %q first, want the published event", d.Body, d.Headers, d.MessageId)
+				return fmt.Errorf("the Billing queue got %q headers %v id %q first, want the published event", d.Body, d.Headers, d.MessageId)
 			}
 			return nil
 		},
