@@ -132,6 +132,21 @@ func (h *ContentHeader) prop(bit uint16) []byte {
 	if h.Flags&bit == 0 {
 		return nil
 	}
+	var found []byte
+	h.each(func(f uint16, p []byte) bool {
+		if f == bit {
+			found = p
+			return false
+		}
+		return true
+	})
+	return found
+}
+
+// each calls fn with the flag and the encoded bytes of every property present, in order,
+// until fn returns false or the list ends. A cut-short list ends the walk (only the
+// length prefixes are trusted: ParseContentHeader has validated the list).
+func (h *ContentHeader) each(fn func(flag uint16, p []byte) bool) {
 	b := h.Props
 	for i, kind := range propKinds {
 		f := uint16(1) << (15 - i)
@@ -142,31 +157,27 @@ func (h *ContentHeader) prop(bit uint16) []byte {
 		switch kind {
 		case propShortstr:
 			if len(b) < 1 {
-				return nil
+				return
 			}
 			n = 1 + int(b[0])
 		case propTable:
 			if len(b) < 4 {
-				return nil
+				return
 			}
 			n = 4 + int(binary.BigEndian.Uint32(b))
 			if n < 4 { // overflow on 32-bit platforms
-				return nil
+				return
 			}
 		case propOctet:
 			n = 1
 		case propTimestamp:
 			n = 8
 		}
-		if len(b) < n {
-			return nil
-		}
-		if f == bit {
-			return b[:n:n]
+		if len(b) < n || !fn(f, b[:n:n]) {
+			return
 		}
 		b = b[n:]
 	}
-	return nil
 }
 
 func (h *ContentHeader) octetProp(bit uint16) uint8 {
@@ -216,36 +227,7 @@ type PropView struct {
 // Scan returns the properties the broker acts on in one pass, without allocating.
 func (h *ContentHeader) Scan() PropView {
 	var v PropView
-	b := h.Props
-	for i, kind := range propKinds {
-		f := uint16(1) << (15 - i)
-		if h.Flags&f == 0 {
-			continue
-		}
-		var n int
-		switch kind {
-		case propShortstr:
-			if len(b) < 1 {
-				return v
-			}
-			n = 1 + int(b[0])
-		case propTable:
-			if len(b) < 4 {
-				return v
-			}
-			n = 4 + int(binary.BigEndian.Uint32(b))
-			if n < 4 {
-				return v
-			}
-		case propOctet:
-			n = 1
-		case propTimestamp:
-			n = 8
-		}
-		if len(b) < n {
-			return v
-		}
-		p := b[:n:n]
+	h.each(func(f uint16, p []byte) bool {
 		switch f {
 		case FlagDeliveryMode:
 			v.DeliveryMode = p[0]
@@ -260,8 +242,8 @@ func (h *ContentHeader) Scan() PropView {
 		case FlagHeaders:
 			v.Headers = p
 		}
-		b = b[n:]
-	}
+		return true
+	})
 	return v
 }
 
