@@ -29,7 +29,8 @@ type channel struct {
 	prefetch  uint16 // basic.qos global=false: for consumers created from now on
 	kicks     []*vhost.Queue
 	settle    []record
-	permCache permCache // the last publish allowed (access.go)
+	entries   []vhost.Entry // scratch for settling a run of one queue's records
+	permCache permCache     // the last publish allowed (access.go)
 
 	mu sync.Mutex
 	// guarded by mu: delivery state, touched by whichever goroutine a queue

@@ -365,19 +365,31 @@ func (ch *channel) apply(nack, requeueIt bool) {
 	switch {
 	case !nack:
 		ch.c.stats.acked.Add(uint64(len(ch.settle)))
-		for _, r := range ch.settle {
-			r.q.Ack(r.entry)
-		}
+		ch.eachQueueRun(func(q *vhost.Queue, es []vhost.Entry) { q.Ack(es...) })
 	case requeueIt:
 		requeue(ch.settle)
 	default:
-		for _, r := range ch.settle {
-			r.q.Reject(false, r.entry)
-		}
+		ch.eachQueueRun(func(q *vhost.Queue, es []vhost.Entry) { q.Reject(false, es...) })
 	}
 	clear(ch.settle)
 	ch.settle = ch.settle[:0]
 	ch.runKicks()
+}
+
+// eachQueueRun calls fn once per run of consecutive ch.settle records of one
+// queue, so a multiple ack of many messages takes each queue's lock once per
+// run rather than once per message.
+func (ch *channel) eachQueueRun(fn func(q *vhost.Queue, es []vhost.Entry)) {
+	for i := 0; i < len(ch.settle); {
+		q := ch.settle[i].q
+		es := ch.entries[:0]
+		for ; i < len(ch.settle) && ch.settle[i].q == q; i++ {
+			es = append(es, ch.settle[i].entry)
+		}
+		fn(q, es)
+		clear(es)
+		ch.entries = es[:0]
+	}
 }
 
 func (ch *channel) settleTx(a txAck) {
