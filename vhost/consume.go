@@ -172,6 +172,7 @@ func (q *Queue) offerLocked(cs *consumerSet) bool {
 				continue
 			}
 			got := q.mu.ready.popFront()
+			q.counters.delivered(false, k.noAck, got.redelivered)
 			if !k.noAck {
 				q.mu.dtag++
 				q.mu.unacked[got.seq] = pending{it: got, dtag: q.mu.dtag}
@@ -237,6 +238,7 @@ func (v *VHost) Get(o *Owner, queue string, noAck bool) (d Delivery, ok bool, re
 	for attempt := 0; ; attempt++ {
 		q.dropExpiredLocked(0)
 		if q.mu.ready.len() == 0 || (q.mu.ready.front().isRun() && attempt == 3) {
+			q.counters.getEmpty++
 			q.unlockFlush()
 			return Delivery{}, false, 0, nil
 		}
@@ -255,6 +257,7 @@ func (v *VHost) Get(o *Owner, queue string, noAck bool) (d Delivery, ok bool, re
 		}
 	}
 	it := q.mu.ready.popFront()
+	q.counters.delivered(true, noAck, it.redelivered)
 	d = Delivery{Queue: q, Msg: it.msg, Redelivered: it.redelivered}
 	if !noAck {
 		q.mu.dtag++
@@ -292,6 +295,7 @@ func (q *Queue) Ack(es ...Entry) {
 	for _, e := range es {
 		if it, ok := q.takeLocked(e); ok {
 			q.leftLocked(&it)
+			q.counters.ack++
 		}
 	}
 	q.mu.Unlock()
@@ -306,7 +310,7 @@ func (q *Queue) Reject(requeue bool, es ...Entry) {
 		return
 	}
 	if !q.opts.hasDLX {
-		q.Ack(es...)
+		q.discard(es...)
 		return
 	}
 	q.mu.Lock()

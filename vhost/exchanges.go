@@ -28,6 +28,8 @@ type Exchange struct {
 	routeKind  string        // immutable; the type that routes: kind, or x-delayed-type (delayed.go)
 	heldSeq    atomic.Uint64 // last store entry number of a held message (delayed.go)
 
+	counters exchangeCounters // message counters for the management API (stats.go)
+
 	// Guarded by VHost.mu (write lock to change, read lock to route):
 	router  exchange.Router[dest] // nil for the default exchange (its bindings are implicit)
 	dests   map[dest]int          // bindings from this exchange, counted per destination

@@ -30,11 +30,13 @@ func (b *Broker) ListVHosts() []*VHost {
 type ExchangeStats struct {
 	Name, Kind                    string
 	Durable, AutoDelete, Internal bool
-	Args                          wire.Table // as declared; shared, do not modify
+	Args                          wire.Table    // as declared; shared, do not modify
+	Counts                        MessageCounts // PublishIn and PublishOut (stats.go)
 }
 
 func (x *Exchange) stats() ExchangeStats {
-	return ExchangeStats{Name: x.name, Kind: x.kind, Durable: x.durable, AutoDelete: x.autoDelete, Internal: x.internal, Args: x.args}
+	return ExchangeStats{Name: x.name, Kind: x.kind, Durable: x.durable, AutoDelete: x.autoDelete, Internal: x.internal, Args: x.args,
+		Counts: x.counts()}
 }
 
 // Exchanges returns v's exchanges (the default exchange "" included), sorted by name.
@@ -78,6 +80,8 @@ type QueueStats struct {
 	ReadyBytes, UnackedBytes int64
 	// ExclusiveConsumer is the tag of the consumer holding exclusive access, "" if none.
 	ExclusiveConsumer string
+	// Counts are the queue's message counters since it was declared (stats.go).
+	Counts MessageCounts
 }
 
 // statsCap bounds how many ready messages one QueueStats call walks to count bytes and
@@ -96,6 +100,7 @@ func (q *Queue) stats() QueueStats {
 	s.PagedOut = q.mu.paged
 	s.Unacked = len(q.mu.unacked)
 	s.Consumers = q.mu.consumers.n
+	s.Counts = q.countsLocked()
 	if q.mu.exclusiveConsumer {
 		for _, g := range q.mu.consumers.groups {
 			for _, k := range g.members {
@@ -151,6 +156,7 @@ func (v *VHost) Queues() []QueueStats {
 type QueueDepth struct {
 	Name                      string
 	Ready, Unacked, Consumers int
+	Counts                    MessageCounts // the queue's message counters (stats.go)
 }
 
 // QueueDepths returns the counts of v's queues, in no particular order: cheap enough to
@@ -165,7 +171,8 @@ func (v *VHost) QueueDepths() []QueueDepth {
 	out := make([]QueueDepth, len(qs))
 	for i, q := range qs {
 		q.mu.Lock()
-		out[i] = QueueDepth{Name: q.name, Ready: q.readyLocked(), Unacked: len(q.mu.unacked), Consumers: q.mu.consumers.n}
+		out[i] = QueueDepth{Name: q.name, Ready: q.readyLocked(), Unacked: len(q.mu.unacked), Consumers: q.mu.consumers.n,
+			Counts: q.countsLocked()}
 		q.mu.Unlock()
 	}
 	return out

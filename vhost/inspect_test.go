@@ -92,7 +92,7 @@ func TestInspectQueueCounts(t *testing.T) {
 		!cs[0].Exclusive || cs[0].NoAck || cs[0].Priority != 3 {
 		t.Fatalf("consumers %+v", cs)
 	}
-	if d := v.QueueDepths(); len(d) != 1 || d[0] != (QueueDepth{Name: "q", Ready: 3, Unacked: 2, Consumers: 1}) {
+	if d := v.QueueDepths(); len(d) != 1 || d[0] != (QueueDepth{Name: "q", Ready: 3, Unacked: 2, Consumers: 1, Counts: MessageCounts{Publish: 5, Deliver: 2}}) {
 		t.Fatalf("depths %+v", d)
 	}
 	if _, ok := v.QueueStats("nope"); ok {

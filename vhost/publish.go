@@ -178,6 +178,7 @@ func (p *Publisher) route(m *Message, stripBcc bool, hdrs wire.Table, hdrsDecode
 	if cycle != nil {
 		p.queues = slices.DeleteFunc(p.queues, cycle)
 	}
+	p.count(x, dead)
 	if p.held != nil {
 		pending = p.commitHeld(w, token, m.Persistent && len(p.queues) > 0)
 	}

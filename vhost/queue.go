@@ -24,6 +24,8 @@ type Queue struct {
 
 	sources map[*Exchange]int // guarded by VHost.mu: bindings to this queue, counted per source exchange
 
+	counters queueCounters // message counters for the management API (stats.go)
+
 	mu struct {
 		sync.Mutex
 		ready             ring               // messages waiting for a consumer, in seq order
