@@ -49,6 +49,7 @@ const (
 	KindExchange Kind = 'x'
 	KindQueue    Kind = 'q'
 	KindBinding  Kind = 'b'
+	KindPolicy   Kind = 'p' // a vhost's policy (package vhost, policy.go)
 )
 
 func (k Kind) String() string {
@@ -63,13 +64,15 @@ func (k Kind) String() string {
 		return "queue"
 	case KindBinding:
 		return "binding"
+	case KindPolicy:
+		return "policy"
 	}
 	return fmt.Sprintf("kind(%d)", byte(k))
 }
 
 func (k Kind) valid() bool {
 	switch k {
-	case KindVhost, KindUser, KindExchange, KindQueue, KindBinding:
+	case KindVhost, KindUser, KindExchange, KindQueue, KindBinding, KindPolicy:
 		return true
 	}
 	return false
