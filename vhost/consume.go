@@ -190,12 +190,12 @@ func (q *Queue) offerLocked(cs *consumerSet) bool {
 // rejected=true (with ok) if its length limit refused m (maxlen.go).
 func (q *Queue) enqueue(m *Message) (ok, rejected bool) {
 	var now int64
-	expires := q.expiryFor(m, &now)
 	q.mu.Lock()
 	if q.mu.deleted {
 		q.mu.Unlock()
 		return false, false
 	}
+	expires := q.expiryFor(m, &now) // under q.mu: a policy may change the queue's TTL
 	if q.refusesLocked(m) {
 		q.unlockFlush()
 		return true, true
@@ -309,11 +309,12 @@ func (q *Queue) Reject(requeue bool, es ...Entry) {
 		q.Requeue(es...)
 		return
 	}
-	if !q.opts.hasDLX {
+	q.mu.Lock()
+	if !q.opts.hasDLX { // read under q.mu: a policy may set or clear it
+		q.mu.Unlock()
 		q.discard(es...)
 		return
 	}
-	q.mu.Lock()
 	for _, e := range es {
 		if it, ok := q.takeLocked(e); ok {
 			q.deadLetterLocked(&it, "rejected")

@@ -40,15 +40,17 @@ func (q *Queue) deadLetterLocked(it *item, reason string) {
 // that may collect dead letters ends with it instead of q.mu.Unlock.
 func (q *Queue) unlockFlush() {
 	dead := q.mu.dead
-	q.mu.dead = nil
-	q.mu.Unlock()
 	if len(dead) == 0 {
+		q.mu.Unlock()
 		return
 	}
+	q.mu.dead = nil
+	to := dlTarget{x: q.opts.dlx, rk: q.opts.dlrk, hasRK: q.opts.hasRK} // under q.mu: a policy may change them
+	q.mu.Unlock()
 	v := q.vhost
 	p := v.pool.Get().(*Publisher)
 	for _, d := range dead {
-		p.deadLetter(q, d)
+		p.deadLetter(q, to, d)
 		if d.ix != "" {
 			v.pst.journal.ack(d.ix, d.seq, d.msg.inline)
 		}
@@ -56,9 +58,16 @@ func (q *Queue) unlockFlush() {
 	v.pool.Put(p)
 }
 
-// deadLetter republishes d.msg from q to q's dead-letter exchange. A missing exchange drops
-// it, as does a cycle (rabbit_dead_letter:detect_cycles/3).
-func (p *Publisher) deadLetter(q *Queue, d deadLetter) {
+// dlTarget is where a queue's dead letters go: its effective dead-letter exchange and
+// routing key (an argument, or a policy's), read under Queue.mu.
+type dlTarget struct {
+	x, rk string
+	hasRK bool
+}
+
+// deadLetter republishes d.msg from q to its dead-letter exchange to.x. A missing exchange
+// drops it, as does a cycle (rabbit_dead_letter:detect_cycles/3).
+func (p *Publisher) deadLetter(q *Queue, to dlTarget, d deadLetter) {
 	m := d.msg
 	var props wire.Properties
 	if err := props.Decode(m.Flags, m.Props); err != nil {
@@ -89,8 +98,8 @@ func (p *Publisher) deadLetter(q *Queue, d deadLetter) {
 	deaths := updateXDeath(props.Headers, event, q.name, d.reason, m.Exchange)
 
 	p.keys = p.keys[:0]
-	if q.opts.hasRK {
-		p.keys = append(p.keys, q.opts.dlrk)
+	if to.hasRK {
+		p.keys = append(p.keys, to.rk)
 		delete(props.Headers, "CC")
 	} else {
 		p.keys = append(p.keys, m.RoutingKey)
@@ -103,7 +112,7 @@ func (p *Publisher) deadLetter(q *Queue, d deadLetter) {
 		return
 	}
 	dm := &Message{
-		Exchange: q.opts.dlx, RoutingKey: p.keys[0], Flags: flags, Props: raw, Body: m.Body,
+		Exchange: to.x, RoutingKey: p.keys[0], Flags: flags, Props: raw, Body: m.Body,
 		Persistent: m.Persistent, Priority: m.Priority,
 	}
 	if len(p.keys) > 1 {

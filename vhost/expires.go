@@ -32,8 +32,10 @@ func (q *Queue) idleTick() {
 		q.mu.Unlock()
 		return
 	}
-	if q.mu.consumers.n > 0 {
-		q.mu.idleTimer = nil // armed again when the last consumer leaves (touchLocked)
+	if q.mu.consumers.n > 0 || q.opts.expires <= 0 || q.mu.idleTimer == nil {
+		// In use: armed again when the last consumer leaves (touchLocked). No expiry: a
+		// policy removed it (policy.go) after this tick was due.
+		q.mu.idleTimer = nil
 		q.mu.Unlock()
 		return
 	}

@@ -60,11 +60,8 @@ func (q *Queue) dropHeadLocked() {
 // refuse handles m refused by q while it was being reserved (Publisher.reserve): a
 // reject-publish-dlx queue dead-letters it.
 func (q *Queue) refuse(m *Message) {
-	if q.opts.overflow != rejectPublishDLX || !q.opts.hasDLX {
-		return
-	}
-	q.mu.Lock()
-	if q.mu.deleted {
+	q.mu.Lock() // before reading opts: a policy may change them
+	if q.mu.deleted || q.opts.overflow != rejectPublishDLX || !q.opts.hasDLX {
 		q.mu.Unlock()
 		return
 	}

@@ -325,13 +325,13 @@ func (q *Queue) enqueueReserved(m *Message, rv resv) bool {
 		return true
 	}
 	var now int64
-	expires := q.expiryFor(m, &now)
 	q.mu.Lock()
 	if q.mu.deleted || q.mu.gen != rv.gen {
 		deleted := q.mu.deleted
 		q.mu.Unlock()
 		return !deleted
 	}
+	expires := q.expiryFor(m, &now) // under q.mu: a policy may change the queue's TTL
 	q.mu.ready.insert(item{msg: m, seq: rv.seq, expires: expires, rank: q.rank(m)})
 	q.vhost.pst.mem.Add(msgCost(m))
 	q.dispatchLocked(now)
