@@ -223,7 +223,6 @@ func publishMessage(c *call) error {
 		}
 		return err
 	}
-	c.s.rates.published(v.Name(), m.Exchange, routed)
 	return c.json(obj{"routed": routed})
 }
 

@@ -447,3 +447,100 @@ func TestErlangList(t *testing.T) {
 		}
 	}
 }
+
+// Queues and exchanges carry message_stats once they had traffic, in RabbitMQ 3.10.8's
+// groups (recorded with the same calls on a node): a queue's "publish" alone, or its
+// delivery counters all together; an exchange's publish_in, and publish_out once it
+// routed somewhere.
+func TestObjectMessageStats(t *testing.T) {
+	e := start(t)
+	ch := e.channel(e.dial("m"))
+	if err := ch.ExchangeDeclare("px", "fanout", false, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.ExchangeDeclare("pnone", "fanout", false, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"pq1", "pq2", "pidle", "pempty"} {
+		if _, err := ch.QueueDeclare(q, false, false, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{"pq1", "pq2"} {
+		if err := ch.QueueBind(q, "", "px", false, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.api.rates.record(time.Now().Add(-time.Second), e.api.counters())
+	for range 3 {
+		if err := ch.Publish("px", "", false, false, amqp091.Publishing{Body: []byte("m")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ch.Publish("pnone", "", false, false, amqp091.Publishing{Body: []byte("m")}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		d, ok, err := ch.Get("pq1", false)
+		if err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+		if err := d.Ack(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok, err := ch.Get("pempty", true); err != nil || ok {
+		t.Fatal(ok, err)
+	}
+	e.api.rates.record(time.Now(), e.api.counters())
+
+	stats := func(path string) map[string]any {
+		var o map[string]any
+		e.do("GET", path, "").json(t, &o)
+		ms, _ := o["message_stats"].(map[string]any)
+		return ms
+	}
+	for _, tc := range []struct {
+		path string
+		want map[string]float64 // nil: no message_stats
+	}{
+		{"/api/queues/%2F/pidle", nil},
+		{"/api/queues/%2F/pq2", map[string]float64{"publish": 3}},
+		{"/api/queues/%2F/pq1", map[string]float64{"publish": 3, "get": 2, "deliver_get": 2, "ack": 2,
+			"deliver": 0, "deliver_no_ack": 0, "get_no_ack": 0, "get_empty": 0, "redeliver": 0}},
+		{"/api/queues/%2F/pempty", map[string]float64{"get_empty": 1, "get": 0, "get_no_ack": 0, "deliver": 0,
+			"deliver_no_ack": 0, "deliver_get": 0, "redeliver": 0, "ack": 0}},
+		{"/api/exchanges/%2F/px", map[string]float64{"publish_in": 3, "publish_out": 6}},
+		{"/api/exchanges/%2F/pnone", map[string]float64{"publish_in": 1}},
+		{"/api/exchanges/%2F/amq.topic", nil},
+	} {
+		ms := stats(tc.path)
+		if tc.want == nil {
+			if ms != nil {
+				t.Errorf("%s: message_stats %v, want none", tc.path, ms)
+			}
+			continue
+		}
+		if len(ms) != 2*len(tc.want) {
+			t.Errorf("%s: message_stats %v, want the fields of %v and their details", tc.path, ms, tc.want)
+		}
+		for k, n := range tc.want {
+			if ms[k] != n {
+				t.Errorf("%s: %s = %v, want %v", tc.path, k, ms[k], n)
+			}
+			if d, _ := ms[k+"_details"].(map[string]any); d == nil || (n > 0 && d["rate"].(float64) <= 0) {
+				t.Errorf("%s: %s_details = %v", tc.path, k, ms[k+"_details"])
+			}
+		}
+	}
+
+	// Listings carry the same objects.
+	var qs []map[string]any
+	e.do("GET", "/api/queues/%2F", "").json(t, &qs)
+	for _, q := range qs {
+		ms, has := q["message_stats"]
+		if (q["name"] == "pidle") == has {
+			t.Errorf("listed queue %v: message_stats %v", q["name"], ms)
+		}
+	}
+}

@@ -82,7 +82,7 @@ func (s *Server) exchangeJSON(v *vhost.VHost, x vhost.ExchangeStats) obj {
 		"arguments":                 tableJSON(x.Args),
 		"user_who_performed_action": "rmq-internal",
 	}
-	if st := s.rates.exchangeStats(v.Name(), x.Name); st != nil {
+	if st := s.rates.exchangeStats(v.Name(), x); st != nil {
 		o["message_stats"] = st
 	}
 	return o
@@ -269,7 +269,7 @@ func (s *Server) queueJSON(v *vhost.VHost, q vhost.QueueStats) obj {
 		// The owning connection's name (rabbit_mgmt_format: owner_pid_details).
 		o["owner_pid_details"] = obj{"name": q.Owner.String()}
 	}
-	if st := s.rates.queueStats(v.Name(), q.Name); st != nil {
+	if st := s.rates.queueStats(v.Name(), q.Name, q.Counts); st != nil {
 		o["message_stats"] = st
 	}
 	return o

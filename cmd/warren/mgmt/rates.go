@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/warrenmq/warren/amqp"
+	"github.com/warrenmq/warren/vhost"
 )
 
 // rates samples counters every few seconds to give the "<field>_details": {"rate": …}
@@ -17,6 +18,7 @@ type rates struct {
 	mu struct {
 		sync.Mutex
 		prev, last map[string]sample // by key; last is the newest sample
+		lastAt     time.Time         // the newest record; zero before the first
 	}
 	stopOnce  sync.Once
 	startOnce sync.Once
@@ -73,9 +75,14 @@ func (r *rates) record(now time.Time, vals map[string]float64) {
 	for k, v := range vals {
 		if last, ok := r.mu.last[k]; ok {
 			r.mu.prev[k] = last
+		} else if !r.mu.lastAt.IsZero() {
+			// A key that was not sampled last time is a counter or depth that was zero
+			// then (a queue that had no traffic, a new queue): it rose from 0.
+			r.mu.prev[k] = sample{at: r.mu.lastAt, v: 0}
 		}
 		r.mu.last[k] = sample{at: now, v: v}
 	}
+	r.mu.lastAt = now
 	for k := range r.mu.last {
 		if _, ok := vals[k]; !ok {
 			delete(r.mu.last, k)
@@ -109,7 +116,9 @@ func (s *Server) counters() map[string]float64 {
 	var tr, tu float64
 	for _, v := range s.cfg.Broker.ListVHosts() {
 		var vr, vu float64
-		for _, q := range v.QueueDepths() {
+		depths := v.QueueDepths()
+		objectCounters(m, v, depths)
+		for _, q := range depths {
 			key := "q\x00" + v.Name() + "\x00" + q.Name
 			r, u := float64(q.Ready), float64(q.Unacked)
 			m[key+"\x00messages"], m[key+"\x00ready"], m[key+"\x00unacked"] = r+u, r, u
@@ -193,10 +202,87 @@ func (r *rates) churnRates() obj {
 	return o
 }
 
-// exchangeStats and queueStats are the "message_stats" of an exchange or a queue; nil
-// when there are none (RabbitMQ leaves the field out then).
-func (r *rates) exchangeStats(vhost, name string) obj { return nil }
-func (r *rates) queueStats(vhost, name string) obj    { return nil }
+// queueCountKeys and exchangeCountKeys name a queue's and an exchange's message counters
+// as their message_stats do, in two groups each: RabbitMQ 3.10.8 shows a group once one
+// of its counters moved (rabbit_mgmt_db: queue_exchange_stats gives a queue's "publish"
+// and an exchange's "publish_out", queue_stats the deliveries, exchange_stats
+// "publish_in"), and leaves message_stats out when no group has.
+func queueCountKeys(c vhost.MessageCounts) (publish, deliver []kv) {
+	publish = []kv{{"publish", c.Publish}}
+	deliver = []kv{
+		{"deliver", c.Deliver}, {"deliver_no_ack", c.DeliverNoAck}, {"get", c.Get}, {"get_no_ack", c.GetNoAck},
+		{"get_empty", c.GetEmpty}, {"deliver_get", c.DeliverGet()}, {"redeliver", c.Redeliver}, {"ack", c.Ack},
+	}
+	return publish, deliver
+}
 
-// published counts a message published through the API.
-func (r *rates) published(vhost, exchange string, routed bool) {}
+func exchangeCountKeys(c vhost.MessageCounts) (in, out []kv) {
+	return []kv{{"publish_in", c.PublishIn}}, []kv{{"publish_out", c.PublishOut}}
+}
+
+type kv struct {
+	k string
+	n uint64
+}
+
+// moved reports whether a counter of the group is not zero.
+func moved(g []kv) bool {
+	for _, e := range g {
+		if e.n != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// objectStats is the message_stats of a queue or an exchange (key names it in the
+// sampler): the groups that moved, each count with its "<name>_details" rate; nil when
+// none did (the field is then left out).
+func (r *rates) objectStats(key string, groups ...[]kv) obj {
+	var o obj
+	for _, g := range groups {
+		if !moved(g) {
+			continue
+		}
+		if o == nil {
+			o = obj{}
+		}
+		for _, e := range g {
+			o[e.k] = e.n
+			o[e.k+"_details"] = r.details(key + "\x00" + e.k)
+		}
+	}
+	return o
+}
+
+func (r *rates) exchangeStats(vh string, x vhost.ExchangeStats) obj {
+	in, out := exchangeCountKeys(x.Counts)
+	return r.objectStats("xc\x00"+vh+"\x00"+x.Name, in, out)
+}
+
+func (r *rates) queueStats(vh, name string, c vhost.MessageCounts) obj {
+	pub, del := queueCountKeys(c)
+	return r.objectStats("qc\x00"+vh+"\x00"+name, pub, del)
+}
+
+// objectCounters adds the counters of v's queues and exchanges that moved to m, for
+// their rates.
+func objectCounters(m map[string]float64, v *vhost.VHost, depths []vhost.QueueDepth) {
+	add := func(key string, groups ...[]kv) {
+		for _, g := range groups {
+			if moved(g) {
+				for _, e := range g {
+					m[key+"\x00"+e.k] = float64(e.n)
+				}
+			}
+		}
+	}
+	for _, q := range depths {
+		pub, del := queueCountKeys(q.Counts)
+		add("qc\x00"+v.Name()+"\x00"+q.Name, pub, del)
+	}
+	for _, x := range v.Exchanges() {
+		in, out := exchangeCountKeys(x.Counts)
+		add("xc\x00"+v.Name()+"\x00"+x.Name, in, out)
+	}
+}
