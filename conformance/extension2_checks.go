@@ -48,7 +48,9 @@ func (e *Env) gone(pub *Chan, returns <-chan amqp.Return, q string) bool {
 
 // extension2Checks cover RabbitMQ's queue length limits (docs/maxlength.md) and queue expiry
 // (docs/ttl.md).
-var extension2Checks = []Check{
+var extension2Checks = append(extension2Base, xdeathChecks()...)
+
+var extension2Base = []Check{
 	{
 		Name: "x-expires/unused-queue-is-deleted",
 		Rule: "RabbitMQ docs/ttl.md (queue TTL): a queue unused (no consumers, basic.get or redeclare) for x-expires ms is deleted; publishing is no use, a consumer is",

@@ -1,15 +1,20 @@
 package vhost
 
 import (
+	"encoding/binary"
+	"slices"
+	"sort"
 	"time"
 
 	"github.com/warrenmq/warren/amqp/wire"
 )
 
-// Dead-lettering (RW:docs/dlx.md), as RabbitMQ 3.10's rabbit_dead_letter does it: a
+// Dead-lettering (RW:docs/dlx.md), as RabbitMQ's rabbit_dead_letter does it: a
 // message rejected without requeue or expired in a queue with x-dead-letter-exchange is
 // republished to that exchange, with x-dead-letter-routing-key (CC dropped) or its original
-// routing keys, the expiration property removed, and an x-death header recording the event.
+// routing keys, the expiration property removed, and an x-death header recording the event,
+// written byte for byte as RabbitMQ 3.13 writes it (appendDeadProps; conformance's
+// x-death/bytes-* checks compare it with RabbitMQ 3.10.8's recorded bytes).
 // Republishing needs VHost.mu, so a queue collects dead letters under its lock
 // (Queue.mu.dead) and publishes them after releasing it (unlockFlush).
 // Reason "maxlen" comes from length limits (maxlen.go).
@@ -107,7 +112,7 @@ func (p *Publisher) deadLetter(q *Queue, to dlTarget, d deadLetter) {
 	}
 	props.Expiration = ""
 	props.Flags &^= wire.FlagExpiration
-	flags, raw, err := props.Append(nil)
+	flags, raw, err := appendDeadProps(props)
 	if err != nil {
 		return
 	}
@@ -125,10 +130,12 @@ func (p *Publisher) deadLetter(q *Queue, to dlTarget, d deadLetter) {
 	_, _, _ = p.route(dm, false, nil, false, true, cycle, nil, 0)
 }
 
-// updateXDeath records event in h's x-death header (rabbit_dead_letter:update_x_death_header/2,
-// 3.10): the first death also sets x-first-death-{reason,queue,exchange}; a repeated
-// (queue, reason) pair increments that entry's count and moves it to the front; a
-// non-array x-death is reset. Returns the new x-death array.
+// updateXDeath records event in h's x-death header as RabbitMQ 3.13 does (mc:record_death/4):
+// the first death (no x-death yet) sets x-first-death-{reason,queue,exchange}; every death
+// sets x-last-death-{reason,queue,exchange} (3.13; 3.10 has no x-last-death headers); a
+// repeated (queue, reason) pair increments that entry's count, keeps its time (the first
+// time) and moves it to the front; a non-array x-death is reset
+// (rabbit_dead_letter:update_x_death_header/2). Returns the new x-death array.
 func updateXDeath(h wire.Table, event wire.Table, queue, reason, exchange string) []any {
 	old, present := h["x-death"]
 	if !present {
@@ -136,6 +143,9 @@ func updateXDeath(h wire.Table, event wire.Table, queue, reason, exchange string
 		h["x-first-death-queue"] = queue
 		h["x-first-death-exchange"] = exchange
 	}
+	h["x-last-death-reason"] = reason
+	h["x-last-death-queue"] = queue
+	h["x-last-death-exchange"] = exchange
 	arr, isArr := old.([]any)
 	if !present || !isArr {
 		event["count"] = int64(1)
@@ -165,6 +175,111 @@ func updateXDeath(h wire.Table, event wire.Table, queue, reason, exchange string
 	deaths = append([]any{event}, deaths...)
 	h["x-death"] = deaths
 	return deaths
+}
+
+// xDeathOrder is the order of an x-death entry's fields on the wire in RabbitMQ 3.13
+// (mc_amqpl:death_table/7): original-expiration first when present, then these. Other keys
+// (a client's additions) follow in key order. RabbitMQ 3.10 writes count first and
+// original-expiration last, and sorts an entry whose count it increments; conformance's
+// x-death/bytes-* checks compare both forms with RabbitMQ's bytes.
+var xDeathOrder = []string{"original-expiration", "count", "reason", "queue", "time", "exchange", "routing-keys"}
+
+// appendDeadProps encodes props, whose headers hold an x-death array, as a dead-lettered
+// message's property list: the headers sorted by key (rabbit_misc:set_table_value/4 sorts
+// them in 3.10, mc_amqpl:protocol_state/2 in 3.13), each x-death entry in xDeathOrder.
+// wire.AppendTable sorts keys, so only x-death needs encoding by hand.
+func appendDeadProps(props wire.Properties) (uint16, []byte, error) {
+	hdrs := props.Headers
+	props.Headers = nil
+	props.Flags &^= wire.FlagHeaders
+	flags, raw, err := props.Append(nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	keys := make([]string, 0, len(hdrs))
+	for k := range hdrs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	table := make([]byte, 4, 512)
+	for _, k := range keys {
+		if arr, ok := hdrs[k].([]any); ok && k == "x-death" {
+			if table, err = appendXDeath(table, arr); err != nil {
+				return 0, nil, err
+			}
+			continue
+		}
+		if table, err = appendEntry(table, k, hdrs[k]); err != nil {
+			return 0, nil, err
+		}
+	}
+	binary.BigEndian.PutUint32(table, uint32(len(table)-4))
+	// The headers come after content-type and content-encoding (AMQP 0-9-1 §4.2.6.1).
+	at := 0
+	for _, f := range []uint16{wire.FlagContentType, wire.FlagContentEncoding} {
+		if flags&f != 0 {
+			at += 1 + int(raw[at])
+		}
+	}
+	out := make([]byte, 0, len(raw)+len(table))
+	out = append(append(append(out, raw[:at]...), table...), raw[at:]...)
+	return flags | wire.FlagHeaders, out, nil
+}
+
+// appendEntry appends one field-table entry (name, type tag, value) for v, encoded by
+// wire.AppendTable.
+func appendEntry(dst []byte, key string, v any) ([]byte, error) {
+	b, err := wire.AppendTable(nil, wire.Table{key: v})
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, b[4:]...), nil
+}
+
+// appendXDeath appends the x-death entry: an array ('A') of tables, each in xDeathOrder.
+func appendXDeath(dst []byte, deaths []any) ([]byte, error) {
+	dst = append(dst, byte(len("x-death")))
+	dst = append(dst, "x-death"...)
+	dst = append(dst, 'A', 0, 0, 0, 0)
+	at := len(dst)
+	for _, e := range deaths {
+		t, ok := e.(wire.Table)
+		if !ok {
+			// Not a table (a client put it there): encoded as it is.
+			b, err := appendEntry(nil, "", e)
+			if err != nil {
+				return dst, err
+			}
+			dst = append(dst, b[1:]...) // drop the empty name's length octet
+			continue
+		}
+		dst = append(dst, 'F', 0, 0, 0, 0)
+		tat := len(dst)
+		for _, k := range xDeathOrder {
+			if v, ok := t[k]; ok {
+				var err error
+				if dst, err = appendEntry(dst, k, v); err != nil {
+					return dst, err
+				}
+			}
+		}
+		var extra []string
+		for k := range t {
+			if !slices.Contains(xDeathOrder, k) {
+				extra = append(extra, k)
+			}
+		}
+		sort.Strings(extra)
+		for _, k := range extra {
+			var err error
+			if dst, err = appendEntry(dst, k, t[k]); err != nil {
+				return dst, err
+			}
+		}
+		binary.BigEndian.PutUint32(dst[tat-4:], uint32(len(dst)-tat))
+	}
+	binary.BigEndian.PutUint32(dst[at-4:], uint32(len(dst)-at))
+	return dst, nil
 }
 
 // isCycle is rabbit_dead_letter:is_cycle/2: the message already died in queue, and every
