@@ -397,6 +397,33 @@ var extension2Base = []Check{
 		},
 	},
 	{
+		Name: "x-queue-type/quorum-redelivery-carries-x-delivery-count",
+		Rule: "rabbit_fifo_client:add_delivery_count_header/2: a quorum queue's message delivered again after n returns (nack with requeue) carries x-delivery-count n, a long; the first delivery has none",
+		Run: func(e *Env) error {
+			ch := e.Channel()
+			q := e.Queue()
+			_, err := ch.QueueDeclare(q, true, false, false, false, amqp.Table{"x-queue-type": "quorum"})
+			e.Must(err, "queue.declare quorum")
+			e.PublishConfirmed(e.Publisher(), "", q, Text("again"))
+			ds, err := ch.Consume(q, "", false, false, false, false, nil)
+			e.Must(err, "basic.consume")
+			for i := range 3 {
+				d := e.Recv(ds, fmt.Sprintf("delivery %d", i+1))
+				n, has := d.Headers["x-delivery-count"]
+				switch {
+				case i == 0 && has:
+					return fmt.Errorf("first delivery has x-delivery-count %#v, want none", n)
+				case i > 0 && n != int64(i):
+					return fmt.Errorf("delivery %d after %d returns: x-delivery-count %#v, want int64(%d)", i+1, i, n, i)
+				case i > 0 && !d.Redelivered:
+					return fmt.Errorf("delivery %d: redelivered false", i+1)
+				}
+				e.Must(d.Nack(false, true), "basic.nack requeue=true")
+			}
+			return nil
+		},
+	},
+	{
 		Name: "x-queue-type/quorum-refuses-global-qos",
 		Rule: "rabbit_quorum_queue:consume/3: consuming from a quorum queue with a global prefetch is 540 NOT_IMPLEMENTED",
 		Run: func(e *Env) error {

@@ -163,7 +163,7 @@ func (q *Queue) offerLocked(cs *consumerSet) bool {
 			if k.refused == cs.round {
 				continue
 			}
-			d := Delivery{Queue: q, Tag: k.tag, Msg: it.msg, Redelivered: it.redelivered}
+			d := Delivery{Queue: q, Tag: k.tag, Msg: q.deliveryMsgLocked(it), Redelivered: it.redelivered}
 			if !k.noAck {
 				d.Entry = Entry{seq: it.seq, dtag: q.mu.dtag + 1}
 			}
@@ -258,7 +258,7 @@ func (v *VHost) Get(o *Owner, queue string, noAck bool) (d Delivery, ok bool, re
 	}
 	it := q.mu.ready.popFront()
 	q.counters.delivered(true, noAck, it.redelivered)
-	d = Delivery{Queue: q, Msg: it.msg, Redelivered: it.redelivered}
+	d = Delivery{Queue: q, Msg: q.deliveryMsgLocked(&it), Redelivered: it.redelivered}
 	if !noAck {
 		q.mu.dtag++
 		q.mu.unacked[it.seq] = pending{it: it, dtag: q.mu.dtag}

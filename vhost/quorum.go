@@ -1,6 +1,8 @@
 package vhost
 
-import "github.com/warrenmq/warren/amqp/wire"
+import (
+	"github.com/warrenmq/warren/amqp/wire"
+)
 
 // Quorum queues (RW:docs/quorum-queues.md), with the semantics warren can give them on one
 // node: x-queue-type quorum is accepted for a durable, non-exclusive, non-auto-delete queue
@@ -9,11 +11,17 @@ import "github.com/warrenmq/warren/amqp/wire"
 //     closed) more times than the limit is dead-lettered with reason "delivery_limit", or
 //     dropped without a dead-letter exchange;
 //   - consuming with a global prefetch (basic.qos global=true) is refused by package amqp
-//     with 540 "does not support global qos" (Queue.Quorum).
+//     with 540 "does not support global qos" (Queue.Quorum);
+//   - a message delivered again after n returns carries the header x-delivery-count = n
+//     (a long), as RabbitMQ 3.13 adds it (rabbit_fifo_client:add_delivery_count_header/2,
+//     only when the count is above 0, for basic.consume and basic.get alike; rabbit_fifo
+//     counts a return in return_one/5: a requeueing nack or reject, or the consumer's channel
+//     gone). RabbitMQ 3.10 also adds x-delivery-count 0 to a first basic.get (3.10's
+//     add_delivery_count_header/2 has no "above 0" guard, and its dequeue path always calls
+//     it); warren follows 3.13.
 //
-// Otherwise a quorum queue behaves as a classic one. Differences from RabbitMQ: no
-// x-delivery-count header on redeliveries; the return count is not stored, so it restarts
-// from zero after a restart.
+// Otherwise a quorum queue behaves as a classic one. Difference from RabbitMQ: the return
+// count is not stored, so it restarts from zero after a restart.
 
 // checkQuorum is rabbit_quorum_queue:declare/2's property checks, then its refusal of
 // arguments quorum queues do not support (rabbit_queue_type_util:check_invalid_arguments/3,
@@ -46,11 +54,11 @@ func (q *Queue) Quorum() bool { return q.opts.quorum }
 // reports whether that took it past the queue's x-delivery-limit; then it is gone: dead-
 // lettered ("delivery_limit") or dropped.
 func (q *Queue) overDeliveryLimitLocked(it *item) bool {
+	if q.opts.quorum && it.returns < ^uint16(0) {
+		it.returns++ // x-delivery-count
+	}
 	if q.opts.delivLim < 0 {
 		return false
-	}
-	if it.returns < ^uint16(0) {
-		it.returns++
 	}
 	if int64(it.returns) <= q.opts.delivLim {
 		return false
@@ -61,4 +69,30 @@ func (q *Queue) overDeliveryLimitLocked(it *item) bool {
 		q.leftLocked(it)
 	}
 	return true
+}
+
+// deliveryMsgLocked returns the message to deliver for it: it.msg itself, or for a quorum
+// queue's message that came back before, a copy whose headers hold x-delivery-count (the
+// message may be in other queues too, so it is never changed in place). The header goes
+// into the sorted headers table as mc_amqpl:protocol_state/2 writes it.
+func (q *Queue) deliveryMsgLocked(it *item) *Message {
+	if !q.opts.quorum || it.returns == 0 {
+		return it.msg
+	}
+	m := it.msg
+	var props wire.Properties
+	if err := props.Decode(m.Flags, m.Props); err != nil {
+		return m
+	}
+	if props.Headers == nil {
+		props.Headers = wire.Table{}
+	}
+	props.Headers["x-delivery-count"] = int64(it.returns)
+	flags, raw, err := appendDeadProps(props)
+	if err != nil {
+		return m
+	}
+	c := *m
+	c.Flags, c.Props = flags, raw
+	return &c
 }

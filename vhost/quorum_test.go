@@ -57,4 +57,31 @@ func TestQuorumQueue(t *testing.T) {
 			t.Fatalf("x-death %v", e)
 		}
 	})
+	t.Run("x-delivery-count on redelivery only", func(t *testing.T) {
+		_, err := v.DeclareQueue(nil, "qc", false, true, false, false, quorum)
+		must(t, err)
+		publish(t, v, "", "qc", "m", wire.Table{"app": "x"})
+		for i := range 3 {
+			d, ok, _, err := v.Get(nil, "qc", false)
+			must(t, err)
+			if !ok {
+				t.Fatalf("get %d: empty", i)
+			}
+			h := headersOf(t, d.Msg)
+			n, has := h["x-delivery-count"]
+			if (i == 0 && has) || (i > 0 && n != int64(i)) || h["app"] != "x" {
+				t.Fatalf("get %d: headers %v, want x-delivery-count %d (none for 0) next to app", i, h, i)
+			}
+			d.Queue.Requeue(d.Entry)
+		}
+		// A classic queue never adds it.
+		declareQ(t, v, nil, "cq")
+		publish(t, v, "", "cq", "m", nil)
+		d, _, _, _ := v.Get(nil, "cq", false)
+		d.Queue.Requeue(d.Entry)
+		d, _, _, _ = v.Get(nil, "cq", false)
+		if d.Msg == nil || !d.Redelivered || headersOf(t, d.Msg)["x-delivery-count"] != nil {
+			t.Fatalf("classic redelivery: %+v", d)
+		}
+	})
 }
