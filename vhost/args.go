@@ -12,7 +12,8 @@ import (
 // (rabbit_misc:check_expiry/1).
 const maxExpiry = 315_360_000_000
 
-// queueOpts are the queue arguments this package acts on, parsed once at declare.
+// queueOpts are the queue arguments this package acts on, parsed at declare, and merged
+// with the queue's policy (policy.go) into Queue.opts.
 type queueOpts struct {
 	expires int64  // x-expires in ms (expires.go); 0 when absent (0 itself is refused)
 	ttl     int64  // x-message-ttl in ms; -1 when absent
@@ -29,6 +30,8 @@ type queueOpts struct {
 	maxLen   int64    // x-max-length: ready messages; -1 when absent
 	maxBytes int64    // x-max-length-bytes: body bytes of ready messages; -1 when absent
 	overflow overflow // x-overflow: what happens past those limits
+	// hasOverflow: x-overflow was given (a classic queue's argument wins over its policy's)
+	hasOverflow bool
 }
 
 // overflow is the x-overflow behaviour (RW:docs/maxlength.md).
@@ -217,7 +220,7 @@ func validateQueueArgs(vhost, name string, args wire.Table) (queueOpts, error) {
 		}
 	}
 	if v, ok := args["x-overflow"].(string); ok {
-		o.overflow = overflows[v]
+		o.overflow, o.hasOverflow = overflows[v], true
 	}
 	o.dlx, o.hasDLX = args["x-dead-letter-exchange"].(string)
 	o.dlrk, o.hasRK = args["x-dead-letter-routing-key"].(string)

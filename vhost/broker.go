@@ -85,6 +85,9 @@ func New(cfg Config) (*Broker, error) {
 	if err := b.recover(); err != nil {
 		return nil, err
 	}
+	if err := b.recoverPolicies(); err != nil {
+		return nil, err
+	}
 	if err := b.recoverUsers(cfg); err != nil {
 		return nil, err
 	}

@@ -24,7 +24,8 @@ type Exchange struct {
 	autoDelete bool          // immutable; deleted when its last binding as source goes
 	internal   bool          // immutable; clients cannot publish to it
 	args       wire.Table    // immutable; as declared
-	alternate  string        // immutable; the alternate-exchange argument, "" if none
+	argAE      string        // immutable; the alternate-exchange argument, "" if none
+	hasArgAE   bool          // immutable; the argument was given (it wins over a policy's)
 	routeKind  string        // immutable; the type that routes: kind, or x-delayed-type (delayed.go)
 	heldSeq    atomic.Uint64 // last store entry number of a held message (delayed.go)
 
@@ -35,6 +36,10 @@ type Exchange struct {
 	dests   map[dest]int          // bindings from this exchange, counted per destination
 	sources map[*Exchange]int     // e2e bindings to this exchange, counted per source
 	deleted bool
+	// alternate is the effective alternate exchange, "" if none: the argument, else the
+	// policy's (policy.go).
+	alternate string
+	policy    *Policy // the policy applied, nil if none
 }
 
 // Name returns the exchange's name.
@@ -58,7 +63,7 @@ func newExchange(name, kind string, durable, autoDelete, internal bool, args wir
 		router: r, dests: make(map[dest]int), sources: make(map[*Exchange]int),
 	}
 	if ae, ok := args["alternate-exchange"].(string); ok {
-		x.alternate = ae
+		x.argAE, x.hasArgAE, x.alternate = ae, true, ae
 	}
 	return x, nil
 }
@@ -117,6 +122,8 @@ func (v *VHost) DeclareExchange(name, kind string, passive, durable, autoDelete,
 		if durable && v.pst != nil {
 			x.sid = v.pst.nextID.Add(1)
 		}
+		x.policy = v.matchLocked(name, false, false)
+		x.alternate = x.alternateFor(x.policy)
 		v.mu.exchanges[name] = x
 		v.durableAddedLocked(x)
 		return v.unlockCommit(nil)

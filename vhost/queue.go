@@ -20,7 +20,11 @@ type Queue struct {
 	autoDelete bool       // immutable; deleted when its last consumer goes, if it ever had one
 	owner      *Owner     // immutable; non-nil exactly for an exclusive queue
 	args       wire.Table // immutable; as declared
-	opts       queueOpts  // immutable; the arguments acted on (TTL, dead-lettering)
+	// opts are the options acted on: the arguments merged with the policy (policy.go).
+	// maxPrio, single, quorum and ackWait never change (no policy sets them) and are read
+	// without a lock; the others are guarded by mu (a policy change rewrites them).
+	opts   queueOpts
+	policy *Policy // guarded by VHost.mu: the policy applied, nil if none
 
 	sources map[*Exchange]int // guarded by VHost.mu: bindings to this queue, counted per source exchange
 
@@ -190,9 +194,10 @@ func (v *VHost) declareQueue(o *Owner, name string, passive, durable, exclusive,
 		v.mu.Unlock()
 		return QueueInfo{}, err
 	}
+	pol := v.matchLocked(name, opts.quorum, true)
 	q := &Queue{
 		id: nextID.Add(1), name: name, vhost: v,
-		durable: durable, autoDelete: autoDelete, owner: owner, args: args, opts: opts,
+		durable: durable, autoDelete: autoDelete, owner: owner, args: args, opts: withPolicy(opts, pol), policy: pol,
 		sources: make(map[*Exchange]int),
 	}
 	q.mu.unacked = make(map[uint64]pending)

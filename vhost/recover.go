@@ -317,6 +317,7 @@ func (b *Broker) DeleteVHost(name string) error {
 			v.removeExchangeLocked(x)
 		}
 	}
+	v.dropPoliciesLocked()
 	err := v.unlockCommit(nil)
 	if firstErr == nil {
 		firstErr = err

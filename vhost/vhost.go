@@ -31,6 +31,7 @@ type VHost struct {
 		last *entityWait  // the last entity batch issued
 	}
 
+	pol    policies                    // policy.go
 	pool   sync.Pool                   // of *Publisher, for Publish calls without a caller-held Publisher
 	closed atomic.Bool                 // set by Broker.Close: no expiry timer is armed any more
 	limits atomic.Pointer[VHostLimits] // set by Broker.SetVHostLimits (vhosts.go); nil: none
