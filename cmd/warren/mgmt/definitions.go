@@ -20,6 +20,8 @@ import (
 //
 // Policies, runtime parameters and global parameters are exported empty and skipped on
 // import with a warning in the log: warren has no policies yet (issue 8's policy part).
+// Vhost limits are the exception: RabbitMQ keeps them as "vhost-limits" parameters, and
+// so they are exported and imported (api_limits.go).
 
 func (s *Server) definitionRoutes() {
 	s.handle("GET /api/definitions", levelAdmin, getDefinitions)
@@ -79,7 +81,7 @@ func ExportDefinitions(b *vhost.Broker, vh string, reportWarren bool) (map[strin
 				delete(o, "vhost")
 			}
 		}
-		return obj{"rabbit_version": version, "parameters": []obj{}, "policies": []obj{},
+		return obj{"rabbit_version": version, "parameters": limitParameters(vs), "policies": []obj{},
 			"queues": queues, "exchanges": exchanges, "bindings": bindings}, nil
 	}
 	users := []obj{}
@@ -102,7 +104,7 @@ func ExportDefinitions(b *vhost.Broker, vh string, reportWarren bool) (map[strin
 	return obj{
 		"rabbit_version": version, "rabbitmq_version": version, "product_name": product, "product_version": version,
 		"users": users, "vhosts": vhosts, "permissions": perms, "topic_permissions": topics,
-		"parameters": []obj{}, "global_parameters": []obj{}, "policies": []obj{},
+		"parameters": limitParameters(vs), "global_parameters": []obj{}, "policies": []obj{},
 		"queues": queues, "exchanges": exchanges, "bindings": bindings,
 	}, nil
 }
@@ -252,7 +254,9 @@ func ImportDefinitions(b *vhost.Broker, data []byte, opts ImportOptions) error {
 	for _, p := range d.Policies {
 		opts.Logger.Warn().Str("vhost", p.VHost).Str("policy", p.Name).Msg("definitions: policy skipped: warren has no policies yet")
 	}
-	if n := len(d.Parameters); n > 0 {
+	if n, err := importLimitParameters(b, d.Parameters, opts.VHost); err != nil {
+		return err
+	} else if n > 0 {
 		opts.Logger.Warn().Int("count", n).Msg("definitions: runtime parameters skipped")
 	}
 	find := func(name string) (*vhost.VHost, error) {

@@ -12,6 +12,7 @@ func (s *Server) routes() {
 	s.messageRoutes()
 	s.overviewRoutes()
 	s.definitionRoutes()
+	s.limitRoutes()
 }
 
 func (s *Server) uptime() time.Duration { return time.Since(s.started) }

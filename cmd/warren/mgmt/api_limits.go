@@ -1,0 +1,360 @@
+package mgmt
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/warrenmq/warren/vhost"
+)
+
+// Vhost and user limits (rabbit_mgmt_wm_limits, _limit, _user_limits, _user_limit), backed
+// by the limits warren enforces: a vhost's max-connections and max-queues, a user's
+// max-connections and max-channels. Codes, bodies and error texts are RabbitMQ 3.10.8's,
+// recorded with the same requests, with two differences:
+//
+//   - a negative value means "no limit" in both brokers, but RabbitMQ keeps and shows it
+//     (and shows a vhost whose limits were all cleared with "value": []); warren stores no
+//     limit, so the limit is not listed;
+//   - DELETE for a vhost or user that does not exist is a 500 (a crash) in RabbitMQ and a
+//     404 in warren.
+
+func (s *Server) limitRoutes() {
+	s.handle("GET /api/vhost-limits", levelManagement, listVHostLimits)
+	s.handle("GET /api/vhost-limits/{vhost}", levelManagement, listVHostLimits)
+	s.handle("PUT /api/vhost-limits/{vhost}/{name}", levelAdmin, putVHostLimit)
+	s.handle("DELETE /api/vhost-limits/{vhost}/{name}", levelAdmin, deleteVHostLimit)
+
+	s.handle("GET /api/user-limits", levelManagement, listUserLimits)
+	s.handle("GET /api/user-limits/{user}", levelManagement, listUserLimits)
+	s.handle("PUT /api/user-limits/{user}/{name}", levelAdmin, putUserLimit)
+	s.handle("DELETE /api/user-limits/{user}/{name}", levelAdmin, deleteUserLimit)
+}
+
+// vhostLimitsJSON is a vhost's limits as RabbitMQ's "value" object: the limits set.
+func vhostLimitsJSON(l vhost.VHostLimits) obj {
+	o := obj{}
+	if l.MaxConnections >= 0 {
+		o["max-connections"] = l.MaxConnections
+	}
+	if l.MaxQueues >= 0 {
+		o["max-queues"] = l.MaxQueues
+	}
+	return o
+}
+
+// listVHostLimits lists the vhosts with limits, of those the user may see.
+func listVHostLimits(c *call) error {
+	vs := c.vhosts()
+	if name := c.r.PathValue("vhost"); name != "" {
+		v, err := c.vhostFor(name)
+		if err != nil {
+			return err
+		}
+		vs = []*vhost.VHost{v}
+	}
+	out := []obj{}
+	for _, v := range vs {
+		if l := vhostLimitsJSON(v.Limits()); len(l) > 0 {
+			out = append(out, obj{"vhost": v.Name(), "value": l})
+		}
+	}
+	return c.json(out)
+}
+
+// limitBody reads PUT's {"value": n}.
+func limitBody(c *call) (any, error) {
+	var body map[string]any
+	if err := c.decode(&body); err != nil {
+		return nil, err
+	}
+	if err := keysMissing(body, "value"); err != nil {
+		return nil, err
+	}
+	return body["value"], nil
+}
+
+// limitValueOf checks a limit's value as rabbit_parameter_validation:number/2 does
+// (an integer; RabbitMQ's "number" refuses floats here, as 3.10.8 answers): "" and the
+// value, or the complaint.
+func limitValueOf(name string, v any) (int64, string) {
+	if n, ok := v.(json.Number); ok {
+		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+			return i, ""
+		}
+	}
+	return 0, fmt.Sprintf("%s should be a number, actually was %s", name, erlangTerm(v))
+}
+
+// unrecognised is RabbitMQ's complaint about a limit it does not know.
+func unrecognised(name string, v any, in string) string {
+	return fmt.Sprintf("Unrecognised terms [{%s,%s}] in %s", erlangTerm(name), erlangTerm(v), in)
+}
+
+// vhostValidation wraps a complaint as rabbit_vhost_limit:update_limit/4 reports it
+// (rabbit_runtime_parameters: "Validation failed~n~n~ts~n").
+func vhostValidation(reason string) error { return badRequest("Validation failed\n\n%s\n", reason) }
+
+func putVHostLimit(c *call) error {
+	v := c.s.cfg.Broker.VHost(c.r.PathValue("vhost"))
+	if v == nil {
+		return &apiError{http.StatusNotFound, "not_found", "vhost_not_found"}
+	}
+	val, err := limitBody(c)
+	if err != nil {
+		return err
+	}
+	name := c.r.PathValue("name")
+	l := v.Limits()
+	var field *int64
+	switch name {
+	case "max-connections":
+		field = &l.MaxConnections
+	case "max-queues":
+		field = &l.MaxQueues
+	default:
+		return vhostValidation(unrecognised(name, val, "limits"))
+	}
+	n, complaint := limitValueOf(name, val)
+	if complaint != "" {
+		return vhostValidation(complaint)
+	}
+	*field = max(n, vhost.NoLimit)
+	if err := c.s.cfg.Broker.SetVHostLimits(v.Name(), l); err != nil {
+		return badRequest("%s", strings.TrimPrefix(err.Error(), "vhost: "))
+	}
+	return c.status(http.StatusNoContent)
+}
+
+// deleteVHostLimit clears one limit; 204 also when it was not set or is unknown.
+func deleteVHostLimit(c *call) error {
+	v := c.s.cfg.Broker.VHost(c.r.PathValue("vhost"))
+	if v == nil {
+		return errNotFound
+	}
+	l := v.Limits()
+	switch c.r.PathValue("name") {
+	case "max-connections":
+		l.MaxConnections = vhost.NoLimit
+	case "max-queues":
+		l.MaxQueues = vhost.NoLimit
+	default:
+		return c.status(http.StatusNoContent)
+	}
+	if err := c.s.cfg.Broker.SetVHostLimits(v.Name(), l); err != nil {
+		return badRequest("%s", strings.TrimPrefix(err.Error(), "vhost: "))
+	}
+	return c.status(http.StatusNoContent)
+}
+
+// listUserLimits lists the users with limits (rabbit_mgmt_wm_user_limits).
+func listUserLimits(c *call) error {
+	users := c.s.cfg.Broker.Users()
+	if name := c.r.PathValue("user"); name != "" {
+		u, ok := c.findUser(name)
+		if !ok {
+			return errNotFound
+		}
+		users = []vhost.UserInfo{u}
+	}
+	out := []obj{}
+	for _, u := range users {
+		if l := limitsJSON(u.Limits); len(l) > 0 {
+			out = append(out, obj{"user": u.Name, "value": l})
+		}
+	}
+	return c.json(out)
+}
+
+func putUserLimit(c *call) error {
+	val, err := limitBody(c)
+	if err != nil {
+		return err
+	}
+	user, name := c.r.PathValue("user"), c.r.PathValue("name")
+	// rabbit_auth_backend_internal:set_user_limits/3 validates before it looks the user up.
+	if name != "max-connections" && name != "max-channels" {
+		return badRequest("%s", unrecognised(name, val, "user-limits"))
+	}
+	n, complaint := limitValueOf(name, val)
+	if complaint != "" {
+		return badRequest("%s", complaint)
+	}
+	u, ok := c.findUser(user)
+	if !ok {
+		return &apiError{http.StatusBadRequest, "bad_request", []string{"no_such_user", user}}
+	}
+	l := u.Limits
+	if name == "max-connections" {
+		l.MaxConnections = max(n, vhost.NoLimit)
+	} else {
+		l.MaxChannels = max(n, vhost.NoLimit)
+	}
+	if err := c.s.cfg.Broker.SetUserLimits(user, l); err != nil {
+		return badRequest("%s", strings.TrimPrefix(err.Error(), "vhost: "))
+	}
+	return c.status(http.StatusNoContent)
+}
+
+func deleteUserLimit(c *call) error {
+	u, ok := c.findUser(c.r.PathValue("user"))
+	if !ok {
+		return errNotFound
+	}
+	l := u.Limits
+	switch c.r.PathValue("name") {
+	case "max-connections":
+		l.MaxConnections = vhost.NoLimit
+	case "max-channels":
+		l.MaxChannels = vhost.NoLimit
+	default:
+		return c.status(http.StatusNoContent)
+	}
+	if err := c.s.cfg.Broker.SetUserLimits(u.Name, l); err != nil {
+		return badRequest("%s", strings.TrimPrefix(err.Error(), "vhost: "))
+	}
+	return c.status(http.StatusNoContent)
+}
+
+// limitParameters are the vhosts' limits as the runtime parameters RabbitMQ exports in
+// its definitions: component "vhost-limits", name "limits" (rabbit_vhost_limit), one per
+// vhost with limits, with its "vhost" also in a vhost's own export (as 3.10.8 does).
+func limitParameters(vs []*vhost.VHost) []obj {
+	out := []obj{}
+	for _, v := range vs {
+		if l := vhostLimitsJSON(v.Limits()); len(l) > 0 {
+			out = append(out, obj{"value": l, "vhost": v.Name(), "component": "vhost-limits", "name": "limits"})
+		}
+	}
+	return out
+}
+
+// importLimitParameters applies the "vhost-limits" parameters of an import (vh: the
+// vhost of a vhost import, "" otherwise) and returns how many other parameters there were.
+func importLimitParameters(b *vhost.Broker, params []any, vh string) (others int, err error) {
+	for _, p := range params {
+		m, _ := p.(map[string]any)
+		if m["component"] != "vhost-limits" {
+			others++
+			continue
+		}
+		name, _ := m["vhost"].(string)
+		if vh != "" {
+			name = vh
+		}
+		value, _ := m["value"].(map[string]any)
+		l := vhost.NoVHostLimits
+		keys := make([]string, 0, len(value))
+		for k := range value {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			n, complaint := limitValueOf(k, value[k])
+			switch {
+			case k != "max-connections" && k != "max-queues":
+				return others, fmt.Errorf("vhost '%s': %s", name, unrecognised(k, value[k], "limits"))
+			case complaint != "":
+				return others, fmt.Errorf("vhost '%s': %s", name, complaint)
+			case k == "max-connections":
+				l.MaxConnections = max(n, vhost.NoLimit)
+			default:
+				l.MaxQueues = max(n, vhost.NoLimit)
+			}
+		}
+		if err := b.SetVHostLimits(name, l); err != nil {
+			return others, err
+		}
+	}
+	return others, nil
+}
+
+// erlangTerm prints a decoded JSON value as RabbitMQ's error texts print the Erlang term
+// it became (~p): strings as binaries, null as the atom, objects as maps.
+func erlangTerm(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "<<" + strconv.Quote(x) + ">>"
+	case bool:
+		return strconv.FormatBool(x)
+	case json.Number:
+		if _, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+			return string(x)
+		}
+		f, err := x.Float64()
+		if err != nil {
+			return string(x)
+		}
+		return erlangFloat(f)
+	case float64:
+		return erlangFloat(x)
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = erlangTerm(e)
+		}
+		return "[" + strings.Join(parts, ",") + "]"
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = erlangTerm(k) + " => " + erlangTerm(x[k])
+		}
+		return "#{" + strings.Join(parts, ",") + "}"
+	}
+	return fmt.Sprint(v)
+}
+
+// erlangFloat prints a float as Erlang's ~p does (io_lib_format:fwrite_g/1): the
+// shortest digits that read back, with the decimal point placed, or an exponent where
+// that is shorter ("1.5", "100.0", "1.0e3", "0.001", "1.0e-4").
+func erlangFloat(f float64) string {
+	sign := ""
+	if f < 0 {
+		sign, f = "-", -f
+	}
+	if f == 0 {
+		return sign + "0.0"
+	}
+	e := strconv.FormatFloat(f, 'e', -1, 64) // "d.ddde±x"
+	mant, exp, _ := strings.Cut(e, "e")
+	d := strings.Replace(mant, ".", "", 1)
+	x, _ := strconv.Atoi(exp)
+	place, l := x+1, len(d)
+	withExp := func() string {
+		if l == 1 {
+			return d + ".0e" + strconv.Itoa(place-1)
+		}
+		return d[:1] + "." + d[1:] + "e" + strconv.Itoa(place-1)
+	}
+	switch {
+	case place == 0:
+		return sign + "0." + d
+	case place < 0 || place >= l:
+		expDot := 1
+		if l == 1 {
+			expDot = 2
+		}
+		cost := len(strconv.Itoa(place-1)) + 1 + expDot
+		if place < 0 {
+			if 2-place <= cost {
+				return sign + "0." + strings.Repeat("0", -place) + d
+			}
+			return sign + withExp()
+		}
+		if place-l+2 <= cost {
+			return sign + d + strings.Repeat("0", place-l) + ".0"
+		}
+		return sign + withExp()
+	}
+	return sign + d[:place] + "." + d[place:]
+}
