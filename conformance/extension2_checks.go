@@ -242,6 +242,31 @@ var extension2Base = []Check{
 		},
 	},
 	{
+		Name: "x-max-priority/ttl-expires-at-the-head-only",
+		Rule: "rabbit_priority_queue:dropwhile/2 (find2/3): expiry walks the priority levels from the highest and stops at the first level whose head is alive, so an expired lower-priority message behind a live higher-priority one stays (and counts) until it reaches the head (RW:docs/priority.md)",
+		Run: func(e *Env) error {
+			ch := e.Channel()
+			q := e.declareWith(ch, amqp.Table{"x-max-priority": int32(5)})
+			witness := e.declareWith(ch, nil)
+			pub := e.Publisher()
+			e.PublishConfirmed(pub, "", q, amqp.Publishing{Body: []byte("live"), Priority: 5})
+			e.PublishConfirmed(pub, "", q, amqp.Publishing{Body: []byte("dies"), Priority: 1, Expiration: "1"})
+			// A clock: once the witness's 30 ms message has expired, so has the 1 ms one.
+			e.PublishConfirmed(pub, "", witness, amqp.Publishing{Body: []byte("clock"), Expiration: "30"})
+			e.Eventually("the witness message expired", func() bool { return e.Ready(witness) == 0 })
+			if n := e.Ready(q); n != 2 {
+				return fmt.Errorf("%d messages in the priority queue, want 2 (the expired low-priority one waits behind the live one)", n)
+			}
+			if got := e.Drain(q); !reflect.DeepEqual(got, []string{"live"}) {
+				return fmt.Errorf("queue delivered %q, want only \"live\" (the other expired once at the head)", got)
+			}
+			if n := e.Ready(q); n != 0 {
+				return fmt.Errorf("%d messages left, want 0", n)
+			}
+			return nil
+		},
+	},
+	{
 		Name: "x-single-active-consumer/one-consumer-at-a-time",
 		Rule: "RabbitMQ docs/consumers.md (single active consumer): only the first registered consumer gets messages; when it is cancelled the next one takes over",
 		Run: func(e *Env) error {

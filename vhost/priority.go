@@ -8,10 +8,12 @@ package vhost
 // (ring.go), so dispatch, basic.get, requeue and length limits work unchanged: requeued
 // messages go back to their place within their priority, and drop-head drops the message
 // that would be delivered next (as rabbit_priority_queue:drop/2 takes the highest priority
-// first). Differences from RabbitMQ: only the head of the whole queue expires (RabbitMQ
-// expires each priority's head), and a priority queue never pages messages out (pager.go),
-// so its backlog is bounded by memory; after a restart its recovered messages go first,
-// in their order on disk, then new ones by priority.
+// first). Message TTL expires at the head of the whole queue, as RabbitMQ does it:
+// rabbit_priority_queue:dropwhile/2 and fetchwhile/4 walk the per-priority backing queues
+// from the highest (find2/3) and stop at the first whose head is alive, so an expired
+// lower-priority message behind a live higher-priority one stays, and counts, until it
+// reaches the head (RW:docs/priority.md says so too; checked on 3.10.8 by conformance's
+// x-max-priority/ttl-expires-at-the-head-only, and the same code is in 3.13.7).
 
 // rank is m's place class in q's ready list: 255 - its capped priority in a priority
 // queue, 0 in any other.

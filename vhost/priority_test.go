@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/warrenmq/warren/amqp/wire"
 )
@@ -104,5 +105,44 @@ func TestRingRankedInsert(t *testing.T) {
 				t.Fatalf("trial %d: position %d has seq %d, want %d", trial, i, got[i].seq, want[i].seq)
 			}
 		}
+	}
+}
+
+// Message TTL in a priority queue expires at the head of the whole queue only, as
+// rabbit_priority_queue:dropwhile/2 does (it walks the levels from the highest and stops at
+// the first whose head is alive): an expired low-priority message behind a live
+// high-priority one stays, and counts, until it reaches the head. Checked on RabbitMQ
+// 3.10.8 by conformance's x-max-priority/ttl-expires-at-the-head-only.
+func TestPriorityTTLAtTheHeadOnly(t *testing.T) {
+	now := fakeClock(t)
+	v := newTestVHost(t)
+	_, err := v.DeclareQueue(nil, "pq", false, false, false, false, wire.Table{"x-max-priority": int32(5)})
+	must(t, err)
+	pub := func(body string, prio uint8, exp string) {
+		t.Helper()
+		p := wire.Properties{Priority: prio, Expiration: exp}
+		flags, props, err := p.Append(nil)
+		must(t, err)
+		publishM(t, v, &Message{RoutingKey: "pq", Body: []byte(body), Flags: flags, Props: props, Priority: prio})
+	}
+	pub("live5", 5, "")
+	pub("dies1", 1, "10")
+	pub("dies3", 3, "10")
+	pub("live0", 0, "")
+	advance(now, 20*time.Millisecond)
+	if n := ready(t, v, "pq"); n != 4 {
+		t.Fatalf("%d ready, want 4: nothing expires behind the live head", n)
+	}
+	// Once "live5" is gone, the expired heads of levels 3 and 1 go, down to "live0".
+	if got := drain(t, v, "pq"); !equal(got, []string{"live5", "live0"}) {
+		t.Fatalf("got %v, want [live5 live0]", got)
+	}
+	// With an expired head, expiry crosses levels until a live head.
+	pub("dies5", 5, "10")
+	pub("dies2", 2, "10")
+	pub("live1", 1, "")
+	advance(now, 20*time.Millisecond)
+	if n := ready(t, v, "pq"); n != 1 {
+		t.Fatalf("%d ready, want 1 (live1)", n)
 	}
 }
