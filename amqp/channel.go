@@ -51,6 +51,9 @@ type channel struct {
 	waiting  []uint64 // publishes waiting for the disk, in order
 	inFlight uint64   // the publish being routed (nothing from it on may be confirmed yet); 0 if none
 	nacks    []uint64 // rejected publishes not yet nacked, in order
+	// confirmAck is scratch for encoding a confirm's basic.ack without an
+	// allocation.
+	confirmAck wire.BasicAck
 
 	// Consumer timeout (timeout.go).
 	maxWait  int64                          // guarded by mu: the largest record.wait in unacked

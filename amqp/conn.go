@@ -73,9 +73,11 @@ type conn struct {
 	insp  inspect   // the management API's view of this connection (inspect.go)
 	stats connStats // message counters (inspect.go)
 
-	writerDone chan struct{} // closed when writeLoop returns
-	stopWriter chan struct{} // closed by readLoop to make writeLoop flush and return
-	closeOnce  sync.Once
+	// Heartbeats to the client: hb is started by serve once the handshake has
+	// fixed the interval and stopped by teardown; hbSent (owned by hb's
+	// function) is stats.sendOct at its previous tick.
+	hb     *time.Timer
+	hbSent uint64
 }
 
 type clientCaps struct {
@@ -87,16 +89,20 @@ type clientCaps struct {
 // deadlineReader re-arms the read deadline before every read from the socket,
 // so that a peer silent for longer than timeout (missed heartbeats, a frame cut
 // short) makes the read fail. Reads happen per buffered batch, not per frame.
+// It also counts the bytes read (recv_oct): one add per read, not per frame.
 type deadlineReader struct {
 	nc      net.Conn
-	timeout atomic.Int64 // time.Duration; 0: none
+	timeout atomic.Int64  // time.Duration; 0: none
+	octets  atomic.Uint64 // bytes read from the socket; written by readLoop, read by anyone
 }
 
 func (d *deadlineReader) Read(p []byte) (int, error) {
 	if t := time.Duration(d.timeout.Load()); t > 0 {
 		d.nc.SetReadDeadline(time.Now().Add(t))
 	}
-	return d.nc.Read(p)
+	n, err := d.nc.Read(p)
+	d.octets.Add(uint64(n))
+	return n, err
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -106,14 +112,12 @@ func newConn(s *Server, nc net.Conn) *conn {
 		nc:         nc,
 		id:         id,
 		log:        s.log.With().Uint64("conn", id).Str("remote", nc.RemoteAddr().String()).Logger(),
-		out:        newOutbox(),
 		frameMax:   s.cfg.FrameMax,
 		channelMax: s.cfg.ChannelMax,
 		channels:   make(map[uint16]*channel),
-		writerDone: make(chan struct{}),
-		stopWriter: make(chan struct{}),
 		kill:       make(chan struct{}),
 	}
+	c.out = newOutbox(c)
 	c.hr = &deadlineReader{nc: nc}
 	c.r = wire.NewFrameReader(c.hr, s.cfg.FrameMax)
 	return c
@@ -122,7 +126,6 @@ func newConn(s *Server, nc net.Conn) *conn {
 // serve runs the connection: the handshake, then frames until it ends.
 func (c *conn) serve() {
 	defer c.srv.removeConn(c)
-	go c.writeLoop()
 	var closeCode uint16
 	defer func() {
 		if p := recover(); p != nil {
@@ -140,6 +143,7 @@ func (c *conn) serve() {
 		Uint32("frame_max", c.frameMax).Uint16("channel_max", c.channelMax).
 		Dur("heartbeat", c.heartbeat).Msg("connection opened")
 	c.watchAlarms()
+	c.startHeartbeats()
 	closeCode = c.readLoop()
 }
 
@@ -158,17 +162,12 @@ func (c *conn) teardown(code uint16) {
 		delete(c.channels, id)
 	}
 	c.releaseExclusive()
-	c.out.mu.Lock()
-	c.out.closed = true
-	c.out.blocked = nil
-	c.out.mu.Unlock()
-	c.closeOnce.Do(func() { close(c.stopWriter) })
-	select {
-	case <-c.writerDone:
-	case <-time.After(c.srv.cfg.CloseTimeout):
+	if c.hb != nil {
+		c.hb.Stop()
 	}
+	c.out.close(c.srv.cfg.CloseTimeout) // what is queued goes out first (close-ok, ...)
 	c.nc.Close()
-	<-c.writerDone
+	c.out.waitIdle()
 	if c.user != nil {
 		c.log.Info().Uint16("code", code).Msg("connection closed")
 	}
@@ -461,8 +460,21 @@ func (c *conn) onConnMethod(m wire.Method) error {
 }
 
 // sendMethod queues a method frame for the client.
+// It encodes m under the outbox lock without a closure: it runs for every
+// flushed basic.ack of publisher confirms.
 func (c *conn) sendMethod(ch uint16, m wire.Method) {
-	c.out.append(func(b []byte) []byte { return wire.AppendMethodFrame(b, ch, m) })
+	o := c.out
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return
+	}
+	o.buf = wire.AppendMethodFrame(o.buf, ch, m)
+	w := o.signalLocked()
+	o.mu.Unlock()
+	if w {
+		o.notify()
+	}
 }
 
 // sendClose sends connection.close for ex and enters the closing state.
@@ -536,75 +548,72 @@ func (c *conn) flushBatch() {
 	c.dirty = c.dirty[:0]
 }
 
-// writeLoop is the only writer of the socket. It swaps the outbox buffer out
-// under the lock and writes it outside, sends heartbeats when idle, and kicks
-// consumers that were refused while the buffer was full.
+// writeLoop is the only writer of the socket while it runs; the first append
+// to an idle outbox starts it (outbox.go). It swaps the outbox buffer out under
+// the lock, writes it outside, kicks consumers that were refused while the
+// buffer was full, and returns once it finds the buffer empty.
 func (c *conn) writeLoop() {
-	defer close(c.writerDone)
-	var spare []byte
-	var hb *time.Ticker
-	var hbC <-chan time.Time
-	var hbInterval time.Duration
-	wrote := false
+	o := c.out
 	for {
-		// The heartbeat is negotiated during the handshake; start the ticker
-		// once it is known.
-		if hb == nil && c.heartbeatKnown() && c.heartbeat > 0 {
-			hbInterval = c.heartbeat / 2
-			hb = time.NewTicker(hbInterval)
-			defer hb.Stop()
-			hbC = hb.C
-		}
-		stopping := false
-		select {
-		case <-c.out.wake:
-		case <-hbC:
-			if !wrote {
-				c.out.mu.Lock()
-				if !c.out.closed {
-					c.out.buf = wire.AppendHeartbeat(c.out.buf)
-				}
-				c.out.mu.Unlock()
-			}
-			wrote = false
-		case <-c.stopWriter:
-			stopping = true
-		}
-		c.out.mu.Lock()
-		buf := c.out.buf
-		c.out.buf = spare[:0]
-		c.out.waking = false
-		kick := c.out.blocked
-		c.out.blocked = nil
-		c.out.mu.Unlock()
+		buf, kick := o.take()
 		if len(buf) > 0 {
 			c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if _, err := c.nc.Write(buf); err != nil {
+			n, err := c.nc.Write(buf)
+			c.stats.sendOct.Add(uint64(n))
+			if err != nil {
 				if !isClosedErr(err) {
 					c.log.Debug().Err(err).Msg("write failed")
 				}
 				c.nc.Close() // readLoop sees the error and tears down
+				o.fail()
 				return
 			}
-			wrote = true
+			o.done(buf)
 		}
-		clear(buf[:0])
-		if cap(buf) > 4*outboxHighWater {
-			buf = nil // don't keep a burst's buffer forever
-		}
-		spare = buf
 		for _, co := range kick {
 			co.kick()
 		}
-		if stopping {
+		if len(buf) == 0 {
 			return
 		}
 	}
 }
 
+// startHeartbeats sends a heartbeat frame every half negotiated interval in
+// which nothing else was written (RabbitMQ's rabbit_heartbeat sender). The
+// timer runs its function on a goroutine of its own for each tick, so an idle
+// connection has no goroutine waiting for it.
+func (c *conn) startHeartbeats() {
+	if c.heartbeat <= 0 {
+		return
+	}
+	interval := c.heartbeat / 2
+	o := c.out
+	tick := func() {
+		sent := c.stats.sendOct.Load()
+		idle := sent == c.hbSent
+		c.hbSent = sent
+		o.mu.Lock()
+		if o.closed {
+			o.mu.Unlock()
+			return // no more ticks
+		}
+		w := false
+		if idle {
+			o.buf = wire.AppendHeartbeat(o.buf)
+			w = o.signalLocked()
+		}
+		c.hb.Reset(interval)
+		o.mu.Unlock()
+		if w {
+			o.notify()
+		}
+	}
+	o.mu.Lock() // c.hb is read by tick under o.mu
+	c.hb = time.AfterFunc(interval, tick)
+	o.mu.Unlock()
+}
+
 // writeTimeout bounds one socket write: a client that reads nothing for this
 // long is disconnected.
 const writeTimeout = 60 * time.Second
-
-// heartbeatKnown reports whether tune-ok has been processed.
-func (c *conn) heartbeatKnown() bool { return c.tuned.Load() }

@@ -46,6 +46,11 @@ type ConnInfo struct {
 	// State is RabbitMQ's connection state: "running", "blocked" (a resource alarm holds
 	// its publishers) or "closing" (connection.close sent by the server).
 	State string
+	// RecvOct and SendOct are the bytes read from and written to the socket so far
+	// (RabbitMQ's recv_oct and send_oct); RecvRate and SendRate their change per second
+	// over the last octetInterval or more (0 until one has passed).
+	RecvOct, SendOct   uint64
+	RecvRate, SendRate float64
 }
 
 // ChannelInfo describes one open channel.
@@ -85,8 +90,22 @@ type inspect struct {
 	mu struct {
 		sync.Mutex
 		channels map[uint16]*channel
+		octets   octetSample // the byte counters when last sampled, for the rates
 	}
 }
+
+// octetSample is a connection's byte counters at one moment, and the rates computed
+// when it was taken.
+type octetSample struct {
+	at                 time.Time
+	recv, send         uint64
+	recvRate, sendRate float64
+}
+
+// octetInterval is the shortest interval the byte rates are computed over: RabbitMQ's
+// collect_statistics_interval default (5000 ms). Rates are sampled lazily, when a
+// snapshot is taken, so an idle management API costs the connection nothing.
+const octetInterval = 5 * time.Second
 
 // started records what connection.start-ok said. Called by readLoop.
 func (in *inspect) started(m *wire.ConnectionStartOk) {
@@ -156,8 +175,22 @@ func (c *conn) snapshot() *ConnInfo {
 		return nil
 	}
 	cp := *info
+	// The protocol header is read from the socket itself (handshake.go), before
+	// the counting reader: an open connection has read it.
+	cp.RecvOct, cp.SendOct = c.hr.octets.Load()+uint64(len(protocolHeader)), c.stats.sendOct.Load()
+	now := time.Now()
 	c.insp.mu.Lock()
 	cp.Channels = len(c.insp.mu.channels)
+	o := &c.insp.mu.octets
+	if o.at.IsZero() {
+		o.at = info.ConnectedAt
+	}
+	if dt := now.Sub(o.at); dt >= octetInterval {
+		o.recvRate = float64(cp.RecvOct-o.recv) / dt.Seconds()
+		o.sendRate = float64(cp.SendOct-o.send) / dt.Seconds()
+		o.at, o.recv, o.send = now, cp.RecvOct, cp.SendOct
+	}
+	cp.RecvRate, cp.SendRate = o.recvRate, o.sendRate
 	c.insp.mu.Unlock()
 	switch {
 	case c.forced.Load() != nil:
@@ -383,6 +416,7 @@ type connStats struct {
 	consumeAck, consumeNoAck, getAck, getNoAck, getEmpty         atomic.Uint64
 	redelivered, acked                                           atomic.Uint64
 	channelsOpened, channelsClosed                               atomic.Uint64
+	sendOct                                                      atomic.Uint64 // bytes written by writeLoop (received bytes: deadlineReader.octets)
 }
 
 func (st *connStats) publishedOne(confirm, routed bool) {

@@ -316,10 +316,10 @@ func (ch *channel) ackLocked(upTo uint64) {
 	if upTo <= ch.ackedTo {
 		return
 	}
-	ack := wire.BasicAck{DeliveryTag: upTo, Multiple: upTo-ch.ackedTo > 1}
+	ch.confirmAck = wire.BasicAck{DeliveryTag: upTo, Multiple: upTo-ch.ackedTo > 1}
 	ch.c.stats.confirmed.Add(upTo - ch.ackedTo)
 	ch.ackedTo = upTo
-	ch.c.sendMethod(ch.id, &ack)
+	ch.c.sendMethod(ch.id, &ch.confirmAck) // encoded before it returns: the scratch is free again
 }
 
 func (ch *channel) sendReturn(m *vhost.Message, code uint16, text string) {

@@ -156,8 +156,10 @@ func listConsumers(c *call) error {
 	return c.json(out)
 }
 
-// connJSON is a connection as GET /api/connections lists it. Byte and packet counters,
-// garbage collection and reductions are RabbitMQ's Erlang process statistics: left out.
+// connJSON is a connection as GET /api/connections lists it. recv_oct and send_oct are
+// the socket's byte counts, their _details rates per second over the last 5 s or more
+// (amqp.ConnInfo); packet counts, garbage collection and reductions are RabbitMQ's Erlang
+// process statistics: left out.
 func (s *Server) connJSON(ci amqp.ConnInfo) obj {
 	o := obj{
 		"name":                      ci.Name,
@@ -183,6 +185,10 @@ func (s *Server) connJSON(ci amqp.ConnInfo) obj {
 		"peer_cert_issuer":          nil,
 		"peer_cert_subject":         nil,
 		"peer_cert_validity":        nil,
+		"recv_oct":                  ci.RecvOct,
+		"recv_oct_details":          obj{"rate": ci.RecvRate},
+		"send_oct":                  ci.SendOct,
+		"send_oct_details":          obj{"rate": ci.SendRate},
 	}
 	if ci.UserProvidedName != "" {
 		o["user_provided_name"] = ci.UserProvidedName
