@@ -13,6 +13,7 @@ func (s *Server) routes() {
 	s.overviewRoutes()
 	s.definitionRoutes()
 	s.limitRoutes()
+	s.uiRoutes() // ui.go: the web UI at /
 }
 
 func (s *Server) uptime() time.Duration { return time.Since(s.started) }

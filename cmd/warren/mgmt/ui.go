@@ -1,0 +1,84 @@
+package mgmt
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"io/fs"
+	"mime"
+	"net/http"
+	"path"
+	"time"
+
+	"github.com/warrenmq/warren/cmd/warren/mgmt/ui"
+)
+
+// The web UI (package ui): index.html at /, the other files at /static/{file}, on the
+// API's listener. RabbitMQ serves its UI at / on 15672 too; the API stays under /api/.
+
+// asset is one file of the UI, read once when the server is built.
+type asset struct {
+	body  []byte
+	ctype string
+	etag  string // strong validator: a hash of body
+}
+
+// uiSecurity is sent with every UI file. The UI loads nothing from elsewhere and has no
+// inline script or style, so the policy can be strict: an injected <script> or a
+// message body rendered as HTML by mistake does not run. frame-ancestors 'none' keeps
+// the UI out of other sites' frames (clickjacking).
+var uiSecurity = map[string]string{
+	"Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+		"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+	"X-Content-Type-Options": "nosniff",
+	"X-Frame-Options":        "DENY",
+	"Referrer-Policy":        "no-referrer",
+}
+
+// uiRoutes registers the UI's files; they need no authentication (the page asks for a
+// login and sends it with every API call).
+func (s *Server) uiRoutes() {
+	assets := map[string]*asset{}
+	err := fs.WalkDir(ui.Files(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		body, err := fs.ReadFile(ui.Files(), p)
+		if err != nil {
+			return err
+		}
+		ctype := mime.TypeByExtension(path.Ext(p))
+		if ctype == "" {
+			ctype = "application/octet-stream"
+		}
+		sum := sha256.Sum256(body)
+		assets[p] = &asset{body: body, ctype: ctype, etag: `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`}
+		return nil
+	})
+	if err != nil {
+		panic("mgmt: reading the embedded UI: " + err.Error()) // embedded at build time
+	}
+	serve := func(w http.ResponseWriter, r *http.Request, a *asset) {
+		h := w.Header()
+		for k, v := range uiSecurity {
+			h.Set(k, v)
+		}
+		h.Set("Content-Type", a.ctype)
+		h.Set("ETag", a.etag)
+		// Revalidate every time: a new warren binary brings new files under the same
+		// names, and a 304 costs one round trip on a local listener.
+		h.Set("Cache-Control", "no-cache")
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
+	}
+	index := assets["index.html"]
+	s.mux.handle("GET /", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r, index) }))
+	s.mux.handle("GET /index.html", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r, index) }))
+	s.mux.handle("GET /static/{file}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a := assets[r.PathValue("file")]
+		if a == nil {
+			writeError(w, errNotFound)
+			return
+		}
+		serve(w, r, a)
+	}))
+}
