@@ -2,9 +2,12 @@ package vhost
 
 import (
 	"cmp"
+	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/warrenmq/warren/amqp/wire"
+	"github.com/warrenmq/warren/store"
 )
 
 // Read-only views of the topology and the queues, for the management API (issue 8) and
@@ -280,6 +283,7 @@ type Peeked struct {
 	Msg         *Message // immutable once published; do not modify
 	Redelivered bool
 	Unacked     bool // delivered and awaiting its ack; otherwise ready
+	OnDisk      bool // a ready message kept on disk only (pager.go), read from the store for the peek
 }
 
 // PeekResult is what Peek saw of a queue.
@@ -287,9 +291,15 @@ type PeekResult struct {
 	Messages []Peeked
 	Ready    int // ready messages in the queue
 	Unacked  int // unacknowledged deliveries in the queue
-	// PagedOut ready messages are kept on disk only and are not shown (they are not read
-	// back for a peek: that would put them in memory).
-	PagedOut int
+	PagedOut int // of Ready, messages kept on disk only (pager.go); Peek reads them from the store
+}
+
+// peekPart is one element of a peek's plan: an in-memory message, or part of a run of
+// messages on disk (skip entries of the run, then take).
+type peekPart struct {
+	p          Peeked // the message, or p.Msg == nil for a run
+	run        item
+	skip, take int
 }
 
 // Peek lists up to limit messages of a queue without delivering, requeueing, reordering or
@@ -298,6 +308,12 @@ type PeekResult struct {
 // first, in queue order (they left the head of the queue before the ready ones), then the
 // ready messages from the head, skipping offset messages of the whole list. Peek ignores
 // exclusivity: it is an operator's view.
+//
+// Ready messages the pager keeps on disk only are read from the store, in their places,
+// without the queue's lock and without paging them in: the queue stays as it was (the
+// messages do not move to memory, their redelivered marks are the stored ones). The view
+// is taken in two steps, so a message consumed from disk in between may be missing from
+// it, or still shown.
 func (v *VHost) Peek(queue string, offset, limit int) (PeekResult, error) {
 	q := v.Queue(queue)
 	if q == nil {
@@ -305,8 +321,8 @@ func (v *VHost) Peek(queue string, offset, limit int) (PeekResult, error) {
 	}
 	offset, limit = max(offset, 0), max(limit, 0)
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.mu.deleted {
+		q.mu.Unlock()
 		return PeekResult{}, errNoQueue(v.name, queue)
 	}
 	r := PeekResult{Ready: q.readyLocked(), Unacked: len(q.mu.unacked), PagedOut: q.mu.paged}
@@ -323,19 +339,90 @@ func (v *VHost) Peek(queue string, offset, limit int) (PeekResult, error) {
 			r.Messages = append(r.Messages, Peeked{Msg: it.msg, Redelivered: it.redelivered, Unacked: true})
 		}
 	}
-	skip := max(offset-len(q.mu.unacked), 0)
-	for i := 0; i < q.mu.ready.len() && len(r.Messages) < limit; i++ {
+	skip, want := max(offset-len(q.mu.unacked), 0), limit-len(r.Messages)
+	var plan []peekPart
+	for i := 0; i < q.mu.ready.len() && want > 0; i++ {
 		it := q.mu.ready.at(i)
 		if it.isRun() {
+			if n := int(it.n); skip >= n {
+				skip -= n
+			} else {
+				take := min(n-skip, want)
+				plan = append(plan, peekPart{run: *it, skip: skip, take: take})
+				skip, want = 0, want-take
+			}
 			continue
 		}
 		if skip > 0 {
 			skip--
 			continue
 		}
-		r.Messages = append(r.Messages, Peeked{Msg: it.msg, Redelivered: it.redelivered})
+		plan = append(plan, peekPart{p: Peeked{Msg: it.msg, Redelivered: it.redelivered}})
+		want--
+	}
+	ix := q.mu.ix
+	q.mu.Unlock()
+
+	for _, part := range plan {
+		if part.p.Msg != nil {
+			r.Messages = append(r.Messages, part.p)
+			continue
+		}
+		var err error
+		if r.Messages, err = q.peekRun(r.Messages, ix, part); err != nil {
+			return r, err
+		}
 	}
 	return r, nil
+}
+
+// peekRun appends the messages part stands for, read from the store's index ix. A dense
+// run's entries are consecutive, so its skip is a seek; a sparse one (recovered) is read
+// from its start. A dense run's newest entries may still be in a commit (their publish
+// does not wait for it): when the read comes up short, it waits for the commits issued
+// so far (a barrier) and reads again, as the pager does.
+func (q *Queue) peekRun(dst []Peeked, ix string, part peekPart) ([]Peeked, error) {
+	n := len(dst)
+	for attempt := 0; ; attempt++ {
+		var err error
+		dst, err = q.readRun(dst[:n], ix, part)
+		if err != nil || len(dst)-n == part.take || !part.run.runDense() || attempt == 1 {
+			return dst, err
+		}
+		if err := q.vhost.pst.barrier(); err != nil {
+			return dst, err
+		}
+	}
+}
+
+func (q *Queue) readRun(dst []Peeked, ix string, part peekPart) ([]Peeked, error) {
+	run, skip := part.run, part.skip
+	from := run.seq
+	if run.runDense() {
+		from, skip = run.seq+uint64(skip), 0
+	}
+	dense, next, taken := run.runDense(), from, 0
+	err := q.vhost.pst.st.Messages(ix, from, skip+part.take, func(sm store.Message) error {
+		if sm.Seq > run.runEnd() || taken == part.take || (dense && sm.Seq != next) {
+			return errPageFull // past the run, done, or a gap
+		}
+		next = sm.Seq + 1
+		if skip > 0 {
+			skip--
+			return nil
+		}
+		m, err := decodeMessage(sm.Data)
+		if err != nil {
+			return fmt.Errorf("entry %d: %w", sm.Seq, err)
+		}
+		dst = append(dst, Peeked{Msg: m, Redelivered: sm.Delivered, OnDisk: true})
+		taken++
+		return nil
+	})
+	if err != nil && !errors.Is(err, errPageFull) {
+		return dst, fmt.Errorf("vhost: peek of queue '%s' in vhost '%s': %w", q.name, q.vhost.name, err)
+	}
+	return dst, nil
 }
 
 // Owner returns the connection owning an exclusive queue, nil for other queues (and for

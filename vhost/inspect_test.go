@@ -3,6 +3,7 @@ package vhost
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/warrenmq/warren/amqp/wire"
 )
@@ -161,5 +162,94 @@ func TestPeekIsNonDestructive(t *testing.T) {
 		t.Fatal("peek of a missing queue succeeded")
 	} else {
 		wantErr(t, err, wire.NotFound, "no queue 'nope' in vhost '/'")
+	}
+}
+
+// Peek shows the messages the pager keeps on disk only, read from the store in their
+// places, and leaves the queue as it was: nothing paged in, nothing marked, and a
+// consumer afterwards gets everything in order. After a restart the backlog is one sparse
+// run, and the two messages delivered before it come back marked redelivered.
+func TestPeekPagedOut(t *testing.T) {
+	d := newDisk(t, Config{MemoryBudget: 1})
+	v := d.v()
+	if _, err := v.DeclareQueue(nil, "q", false, true, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	const n = 2000
+	for i := range n {
+		publishM(t, v, persistent(t, "", "q", fmt.Sprint(i), nil))
+	}
+	for range 2 { // two unacknowledged deliveries
+		if _, ok, _, err := v.Get(nil, "q", false); err != nil || !ok {
+			t.Fatalf("get: %v %v", ok, err)
+		}
+	}
+	q := v.Queue("q")
+	state := func() string {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return fmt.Sprintf("len %d runs %d paged %d unacked %d mem %d", q.mu.ready.len(), q.mu.runs, q.mu.paged,
+			len(q.mu.unacked), d.b.pst.mem.Load())
+	}
+	before := state()
+	if q.mu.paged < n/2 {
+		t.Fatalf("only %d of %d messages paged out (%s)", q.mu.paged, n, before)
+	}
+	check := func(t *testing.T, offset, limit int, redelivered func(i int) bool) {
+		t.Helper()
+		r, err := v.Peek("q", offset, limit)
+		must(t, err)
+		want := min(limit, max(n-offset, 0))
+		if len(r.Messages) != want || r.Ready+r.Unacked != n || r.PagedOut == 0 {
+			t.Fatalf("peek(%d,%d): %d messages, ready %d unacked %d paged out %d", offset, limit, len(r.Messages), r.Ready, r.Unacked, r.PagedOut)
+		}
+		for i, p := range r.Messages {
+			pos := offset + i
+			if string(p.Msg.Body) != fmt.Sprint(pos) || p.Redelivered != redelivered(pos) || p.Unacked != (pos < r.Unacked) {
+				t.Fatalf("peek(%d,%d)[%d] = %q redelivered=%v unacked=%v on disk=%v", offset, limit, i, p.Msg.Body, p.Redelivered, p.Unacked, p.OnDisk)
+			}
+		}
+	}
+	none := func(int) bool { return false }
+	for _, c := range [][2]int{{0, 10}, {0, n + 5}, {n / 2, 30}, {n - 7, 20}, {n, 5}, {1500, 1}} {
+		check(t, c[0], c[1], none)
+	}
+	var onDisk int
+	r, _ := v.Peek("q", 0, n)
+	for _, p := range r.Messages {
+		if p.OnDisk {
+			onDisk++
+		}
+	}
+	if onDisk != r.PagedOut {
+		t.Fatalf("%d messages read from disk, %d paged out", onDisk, r.PagedOut)
+	}
+	if after := state(); after != before {
+		t.Fatalf("peek changed the queue: %s, then %s", before, after)
+	}
+
+	// After a restart the backlog is a sparse run, read from its start.
+	v = d.restart()
+	q = v.Queue("q")
+	first2 := func(i int) bool { return i < 2 }
+	for _, c := range [][2]int{{0, 10}, {1, 3}, {n / 2, 30}, {n - 7, 20}} {
+		check(t, c[0], c[1], first2)
+	}
+	c := newConsumer(-1)
+	if _, _, err := v.Consume(nil, "q", "c", c, false, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(c.deliveries()) < n && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	ds := c.deliveries()
+	if len(ds) != n {
+		t.Fatalf("%d of %d delivered after the peeks", len(ds), n)
+	}
+	for i, dl := range ds {
+		if string(dl.Msg.Body) != fmt.Sprint(i) || dl.Redelivered != first2(i) {
+			t.Fatalf("delivery %d: %q redelivered=%v", i, dl.Msg.Body, dl.Redelivered)
+		}
 	}
 }
