@@ -82,6 +82,7 @@ func (s *Server) exchangeJSON(v *vhost.VHost, x vhost.ExchangeStats) obj {
 		"arguments":                 tableJSON(x.Args),
 		"user_who_performed_action": "rmq-internal",
 	}
+	setExchangePolicy(o, v.ExchangePolicy(x.Name))
 	if st := s.rates.exchangeStats(v.Name(), x); st != nil {
 		o["message_stats"] = st
 	}
@@ -262,6 +263,7 @@ func (s *Server) queueJSON(v *vhost.VHost, q vhost.QueueStats) obj {
 		"single_active_consumer_tag":      nil,
 		"head_message_timestamp":          nil,
 	}
+	setPolicyFields(o, v.QueuePolicy(q.Name))
 	if q.ExclusiveConsumer != "" {
 		o["exclusive_consumer_tag"] = q.ExclusiveConsumer
 	}

@@ -18,8 +18,10 @@ import (
 // export with GET /api/definitions[/{vhost}], import with POST. A file exported from
 // RabbitMQ imports unchanged (testdata/rabbitmq-3.10.8-definitions.json is one).
 //
-// Policies, runtime parameters and global parameters are exported empty and skipped on
-// import with a warning in the log: warren has no policies yet (issue 8's policy part).
+// Policies are exported and imported as RabbitMQ does (rabbit_definitions:add_policy/3:
+// priority 0 and apply-to "all" when absent; a refused one stops the import with its text
+// and " (vhost/name)"). Runtime parameters and global parameters are exported empty and
+// skipped on import with a warning in the log.
 // Vhost limits are the exception: RabbitMQ keeps them as "vhost-limits" parameters, and
 // so they are exported and imported (api_limits.go).
 
@@ -48,7 +50,15 @@ func ExportDefinitions(b *vhost.Broker, vh string, reportWarren bool) (map[strin
 	if reportWarren {
 		product, version = "warren", amqp.Version
 	}
-	queues, exchanges, bindings := []obj{}, []obj{}, []obj{}
+	queues, exchanges, bindings, policies := []obj{}, []obj{}, []obj{}, []obj{}
+	var pols []*vhost.Policy
+	for _, v := range vs {
+		pols = append(pols, v.Policies()...)
+	}
+	sortPolicies(pols)
+	for _, p := range pols {
+		policies = append(policies, policyJSON(p))
+	}
 	for _, v := range vs {
 		exclusive := map[string]bool{}
 		for _, q := range v.Queues() {
@@ -81,7 +91,7 @@ func ExportDefinitions(b *vhost.Broker, vh string, reportWarren bool) (map[strin
 				delete(o, "vhost")
 			}
 		}
-		return obj{"rabbit_version": version, "parameters": limitParameters(vs), "policies": []obj{},
+		return obj{"rabbit_version": version, "parameters": limitParameters(vs), "policies": policies,
 			"queues": queues, "exchanges": exchanges, "bindings": bindings}, nil
 	}
 	users := []obj{}
@@ -104,7 +114,7 @@ func ExportDefinitions(b *vhost.Broker, vh string, reportWarren bool) (map[strin
 	return obj{
 		"rabbit_version": version, "rabbitmq_version": version, "product_name": product, "product_version": version,
 		"users": users, "vhosts": vhosts, "permissions": perms, "topic_permissions": topics,
-		"parameters": limitParameters(vs), "global_parameters": []obj{}, "policies": []obj{},
+		"parameters": limitParameters(vs), "global_parameters": []obj{}, "policies": policies,
 		"queues": queues, "exchanges": exchanges, "bindings": bindings,
 	}, nil
 }
@@ -131,13 +141,10 @@ type definitions struct {
 		User, VHost, Exchange string
 		Write, Read           string
 	} `json:"topic_permissions"`
-	Parameters       []any `json:"parameters"`
-	GlobalParameters []any `json:"global_parameters"`
-	Policies         []struct {
-		VHost string `json:"vhost"`
-		Name  string `json:"name"`
-	} `json:"policies"`
-	Queues []struct {
+	Parameters       []any            `json:"parameters"`
+	GlobalParameters []any            `json:"global_parameters"`
+	Policies         []map[string]any `json:"policies"`
+	Queues           []struct {
 		Name       string         `json:"name"`
 		VHost      string         `json:"vhost"`
 		Durable    bool           `json:"durable"`
@@ -252,7 +259,9 @@ func ImportDefinitions(b *vhost.Broker, data []byte, opts ImportOptions) error {
 		}
 	}
 	for _, p := range d.Policies {
-		opts.Logger.Warn().Str("vhost", p.VHost).Str("policy", p.Name).Msg("definitions: policy skipped: warren has no policies yet")
+		if err := importPolicy(b, vhostOf, p); err != nil {
+			return err
+		}
 	}
 	if n, err := importLimitParameters(b, d.Parameters, opts.VHost); err != nil {
 		return err
@@ -315,6 +324,33 @@ func ImportDefinitions(b *vhost.Broker, data []byte, opts ImportOptions) error {
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// importPolicy sets one policy of a definitions file (rabbit_definitions:add_policy/3).
+func importPolicy(b *vhost.Broker, vhostOf func(string) string, p map[string]any) error {
+	vh, _ := p["vhost"].(string)
+	vh = vhostOf(vh)
+	name, ok := p["name"].(string)
+	if !ok {
+		return fmt.Errorf("policy in virtual host '%s' has undefined name", vh)
+	}
+	v := b.VHost(vh)
+	if v == nil {
+		return fmt.Errorf("%w: '%s'", vhost.ErrNoVHost, vh)
+	}
+	in := vhost.PolicyInput{Pattern: p["pattern"], Definition: p["definition"], ApplyTo: "all", HasApplyTo: true}
+	in.Priority, in.HasPriority = p["priority"]
+	if a, ok := p["apply-to"]; ok {
+		in.ApplyTo = a
+	}
+	if _, err := v.SetPolicy(name, in); err != nil {
+		var pe *vhost.PolicyError
+		if errors.As(err, &pe) {
+			return errors.New(escapeHTMLTags(fmt.Sprintf("%s (%s/%s)", pe.Error(), vh, name)))
+		}
+		return err
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ func (s *Server) routes() {
 	s.messageRoutes()
 	s.overviewRoutes()
 	s.definitionRoutes()
+	s.policyRoutes() // api_policies.go
 	s.limitRoutes()
 	s.uiRoutes() // ui.go: the web UI at /
 }

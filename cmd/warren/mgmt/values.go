@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/warrenmq/warren/amqp/wire"
+	"github.com/warrenmq/warren/vhost"
 )
 
 // obj is a JSON object as the API writes it (encoding/json sorts the keys).
@@ -229,4 +230,23 @@ func payloadJSON(body []byte, encoding string, truncate int) (payload, enc strin
 		return string(body), "string"
 	}
 	return base64.StdEncoding.EncodeToString(body), "base64"
+}
+
+// setPolicyFields sets the policy fields of a queue object as rabbit_mgmt_format gives them
+// (3.10.8): "policy" is the applied policy's name or null, "effective_policy_definition"
+// its whole definition or {} (no operator policies: "operator_policy" stays null).
+func setPolicyFields(o obj, p *vhost.Policy) {
+	if p == nil {
+		o["policy"], o["effective_policy_definition"] = nil, obj{}
+		return
+	}
+	o["policy"], o["effective_policy_definition"] = p.Name, p.Definition
+}
+
+// setExchangePolicy adds "policy" to an exchange object when one applies; RabbitMQ leaves
+// the key out otherwise.
+func setExchangePolicy(o obj, p *vhost.Policy) {
+	if p != nil {
+		o["policy"] = p.Name
+	}
 }
