@@ -123,6 +123,8 @@ func (o *outbox) take() (buf []byte, kick []*consumer) {
 	buf, kick = o.buf, o.blocked
 	o.blocked = nil
 	if len(buf) == 0 {
+		// Idle: keep one buffer for the next burst, not two.
+		o.spare = nil
 		o.stopLocked()
 		return nil, kick
 	}
