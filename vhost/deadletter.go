@@ -42,24 +42,35 @@ func (q *Queue) deadLetterLocked(it *item, reason string) {
 }
 
 // unlockFlush releases q.mu and then dead-letters what was collected under it. Every path
-// that may collect dead letters ends with it instead of q.mu.Unlock.
+// that may collect dead letters ends with it instead of q.mu.Unlock. One goroutine at a time
+// publishes a queue's dead letters (q.mu.flushing), taking batches in the order they were
+// collected until none is left, so dead letters leave in order (as from RabbitMQ's one
+// queue process) even when the publisher, the pager and a timer drop messages at once. A
+// dead letter routed back into q (a rejected message's cycle) is collected and published by
+// the same loop.
 func (q *Queue) unlockFlush() {
-	dead := q.mu.dead
-	if len(dead) == 0 {
+	if len(q.mu.dead) == 0 || q.mu.flushing {
 		q.mu.Unlock()
 		return
 	}
-	q.mu.dead = nil
-	to := dlTarget{x: q.opts.dlx, rk: q.opts.dlrk, hasRK: q.opts.hasRK} // under q.mu: a policy may change them
-	q.mu.Unlock()
+	q.mu.flushing = true
 	v := q.vhost
 	p := v.pool.Get().(*Publisher)
-	for _, d := range dead {
-		p.deadLetter(q, to, d)
-		if d.ix != "" {
-			v.pst.journal.ack(d.ix, d.seq, d.msg.inline)
+	for len(q.mu.dead) > 0 {
+		dead := q.mu.dead
+		q.mu.dead = nil
+		to := dlTarget{x: q.opts.dlx, rk: q.opts.dlrk, hasRK: q.opts.hasRK} // under q.mu: a policy may change them
+		q.mu.Unlock()
+		for _, d := range dead {
+			p.deadLetter(q, to, d)
+			if d.ix != "" {
+				v.pst.journal.ack(d.ix, d.seq, d.msg.inline)
+			}
 		}
+		q.mu.Lock()
 	}
+	q.mu.flushing = false
+	q.mu.Unlock()
 	v.pool.Put(p)
 }
 
@@ -68,6 +79,13 @@ func (q *Queue) unlockFlush() {
 type dlTarget struct {
 	x, rk string
 	hasRK bool
+}
+
+// flushDead dead-letters what was collected under q.mu by someone who released it with
+// Unlock (Publisher.reserve holds several queue locks, so it cannot publish in between).
+func (q *Queue) flushDead() {
+	q.mu.Lock()
+	q.unlockFlush()
 }
 
 // deadLetter republishes d.msg from q to its dead-letter exchange to.x. A missing exchange

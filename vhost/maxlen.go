@@ -14,16 +14,19 @@ package vhost
 //     publisher in confirm mode gets basic.nack for it (Publisher.Rejected).
 //   - reject-publish-dlx: refused likewise, and dead-lettered with reason "maxlen".
 //
-// A length-limited queue never pages its messages out (pager.go), so that both limits are
-// exact. After a restart the recovered backlog of a durable queue is on disk; its messages
-// count for x-max-length but drop-head stops at them until they are paged in, and their
-// bytes count once they are in memory.
+// A length-limited queue pages like any other (pager.go): both limits count the messages
+// kept on disk only (a run's bytes are counted as it grows, ring.pagedBytes). drop-head
+// drops from the head, which is in memory; when the head is a run, the pager is asked for
+// it (Queue.wantPageLocked pages in for a limited queue even without consumers) and the
+// page-in drops what is over the limit, so for that moment (one page read) the queue is
+// over its limit. After a restart the recovered backlog of a durable queue is on disk; its
+// messages count for x-max-length, and their bytes once they are in memory.
 
 // overflowsLocked reports whether enqueueing m would take q past a limit.
 func (q *Queue) overflowsLocked(m *Message) bool {
 	o := &q.opts
 	return (o.maxLen >= 0 && int64(q.readyLocked())+1 > o.maxLen) ||
-		(o.maxBytes >= 0 && q.mu.ready.bytes+int64(len(m.Body)) > o.maxBytes)
+		(o.maxBytes >= 0 && q.readyBytesLocked()+int64(len(m.Body)) > o.maxBytes)
 }
 
 // refusesLocked reports whether q refuses m (x-overflow reject-publish or
@@ -46,8 +49,10 @@ func (q *Queue) dropHeadLocked() {
 	if o.overflow != dropHead || !o.limited() {
 		return
 	}
-	for q.mu.ready.len() > 0 && !q.mu.ready.front().isRun() &&
-		((o.maxLen >= 0 && int64(q.readyLocked()) > o.maxLen) || (o.maxBytes >= 0 && q.mu.ready.bytes > o.maxBytes)) {
+	over := func() bool {
+		return (o.maxLen >= 0 && int64(q.readyLocked()) > o.maxLen) || (o.maxBytes >= 0 && q.readyBytesLocked() > o.maxBytes)
+	}
+	for q.mu.ready.len() > 0 && !q.mu.ready.front().isRun() && over() {
 		it := q.mu.ready.popFront()
 		if o.hasDLX {
 			q.deadLetterLocked(&it, "maxlen")
@@ -55,7 +60,13 @@ func (q *Queue) dropHeadLocked() {
 			q.leftLocked(&it)
 		}
 	}
+	if q.mu.runs > 0 && over() {
+		q.wantPageLocked() // the head is on disk
+	}
 }
+
+// readyBytesLocked is the body bytes of the ready messages, in memory and in dense runs.
+func (q *Queue) readyBytesLocked() int64 { return q.mu.ready.bytes + q.mu.ready.pagedBytes }
 
 // refuse handles m refused by q while it was being reserved (Publisher.reserve): a
 // reject-publish-dlx queue dead-letters it.

@@ -147,9 +147,26 @@ func (q *Queue) purgeStoredLocked() (wait func() error) {
 	return func() error { return <-done }
 }
 
-// appendRunLocked puts seq, just reserved, in the queue's disk-only tail.
-func (q *Queue) appendRunLocked(seq uint64) {
+// pagesOutLocked reports whether a persistent message just reserved in q goes to disk
+// only (the queue's tail run) instead of memory: past the budget (over) when q has a
+// backlog of its own, or while memory is above half the budget (tail) when q's tail is on
+// disk already. A length-limited queue pages like any other (maxlen.go). A priority queue
+// never does: a run stands for consecutive enqueue sequences, and a priority queue's ready
+// list is ordered by priority first (priority.go).
+func (q *Queue) pagesOutLocked(over, tail bool) bool {
+	if q.opts.maxPrio >= 0 {
+		return false
+	}
+	return (over && q.mu.ready.len() >= pageLow) || (tail && q.mu.runs > 0 && q.mu.ready.back().isRun())
+}
+
+// appendRunLocked puts seq, just reserved with a body of size bytes, in the queue's
+// disk-only tail; a drop-head length limit is then enforced (maxlen.go), so the caller must
+// flush dead letters (Queue.flushDead) once it released q.mu.
+func (q *Queue) appendRunLocked(seq uint64, size int64) {
+	defer q.dropHeadLocked()
 	r := &q.mu.ready
+	r.pagedBytes += size
 	q.mu.paged++
 	if r.len() > 0 {
 		if t := r.back(); t.isRun() && t.runDense() && t.runEnd()+1 == seq && t.n < math.MaxUint32 {
@@ -163,13 +180,14 @@ func (q *Queue) appendRunLocked(seq uint64) {
 }
 
 // wantPageLocked asks the pager for the queue's next page if it has a run close to the
-// head and someone may want the messages: a consumer, or a queue TTL to enforce.
+// head and someone may want the messages: a consumer, a queue TTL or a length limit to
+// enforce.
 func (q *Queue) wantPageLocked() {
 	if q.mu.runs == 0 || q.mu.paging || q.mu.deleted {
 		return
 	}
-	if q.mu.consumers.n == 0 && q.opts.ttl < 0 {
-		return
+	if q.mu.consumers.n == 0 && q.opts.ttl < 0 && !q.opts.limited() {
+		return // a length limit needs the head in memory to drop it (maxlen.go)
 	}
 	if q.mu.ready.headBefore(pageLow) >= pageLow {
 		return
@@ -255,15 +273,20 @@ func (q *Queue) pageIn() pageResult {
 		cur.n -= uint32(len(items))
 		q.mu.paged -= len(items)
 	}
-	var cost int64
+	var cost, body int64
 	for k := range items {
 		it := &items[k]
 		it.expires = q.expiryAt(it.msg, it.msg.ts)
 		cost += msgCost(it.msg)
+		body += int64(len(it.msg.Body))
+	}
+	if dense {
+		q.mu.ready.pagedBytes -= body // counted at appendRunLocked
 	}
 	pst.mem.Add(cost)
 	q.mu.ready.insertAll(items)
 	q.dispatchLocked(0)
+	q.dropHeadLocked()
 	q.wantPageLocked()
 	q.armLocked()
 	q.unlockFlush()

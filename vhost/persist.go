@@ -283,10 +283,9 @@ func (p *Publisher) reserve(m *Message, w Waiter, token uint64) (pending bool) {
 		q.mu.seq++
 		rv := resv{seq: q.mu.seq, gen: q.mu.gen, ok: true}
 		r.b.Enqueue(q.mu.ix, rv.seq, id)
-		// A length-limited or priority queue keeps its messages in memory (maxlen.go, priority.go).
-		if !q.opts.limited() && q.opts.maxPrio < 0 && (over && q.mu.ready.len() >= pageLow) || (tail && q.mu.runs > 0 && q.mu.ready.back().isRun()) {
+		if q.pagesOutLocked(over, tail) { // a priority queue keeps its messages in memory (pager.go)
 			rv.paged = true
-			q.appendRunLocked(rv.seq)
+			q.appendRunLocked(rv.seq, int64(len(m.Body)))
 		}
 		p.res[i] = rv
 		n++
@@ -309,6 +308,11 @@ func (p *Publisher) reserve(m *Message, w Waiter, token uint64) (pending bool) {
 			q.wantPageLocked()
 		}
 		q.mu.Unlock()
+	}
+	for _, i := range p.locked {
+		if p.res[i].paged {
+			p.queues[i].flushDead() // what a drop-head limit dropped (appendRunLocked)
+		}
 	}
 	if early {
 		r.finish(r.err)

@@ -12,7 +12,7 @@ package vhost
 // rabbit_priority_queue:dropwhile/2 and fetchwhile/4 walk the per-priority backing queues
 // from the highest (find2/3) and stop at the first whose head is alive, so an expired
 // lower-priority message behind a live higher-priority one stays, and counts, until it
-// reaches the head (RW:docs/priority.md says so too; checked on 3.10.8 by conformance's
+// reaches the head (checked on 3.10.8 by conformance's
 // x-max-priority/ttl-expires-at-the-head-only, and the same code is in 3.13.7).
 
 // rank is m's place class in q's ready list: 255 - its capped priority in a priority

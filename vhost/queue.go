@@ -41,6 +41,7 @@ type Queue struct {
 		dtag              uint64       // last delivery number (tells a stale Entry from a live one)
 		scratch           []item       // reused by Requeue
 		dead              []deadLetter // to dead-letter once the lock is released (unlockFlush)
+		flushing          bool         // a goroutine is publishing dead letters (unlockFlush); others leave theirs to it
 		timer             *time.Timer  // expires the head (ttl.go); nil until first needed
 		timerAt           int64        // when timer fires (Unix ns); 0 if not armed
 		idleTimer         *time.Timer  // deletes an unused queue with x-expires (expires.go); nil if not armed

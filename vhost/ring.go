@@ -54,6 +54,9 @@ type ring struct {
 	head  int    // index of the first element
 	n     int    // number of elements
 	bytes int64  // body bytes of the in-memory messages (runs count 0): x-max-length-bytes
+	// pagedBytes is the body bytes of the messages in dense runs (appended at run time,
+	// Queue.appendRunLocked); a sparse run (recovered) counts once paged in.
+	pagedBytes int64
 }
 
 // size is the body size an element adds to ring.bytes.
@@ -253,6 +256,6 @@ func (r *ring) clear() int {
 	} else {
 		clear(r.buf)
 	}
-	r.head, r.n, r.bytes = 0, 0, 0
+	r.head, r.n, r.bytes, r.pagedBytes = 0, 0, 0, 0
 	return n
 }
