@@ -22,6 +22,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/warrenmq/warren/amqp"
+	"github.com/warrenmq/warren/cmd/warren/mgmt"
 	"github.com/warrenmq/warren/store"
 	"github.com/warrenmq/warren/vhost"
 )
@@ -128,11 +129,24 @@ func serve(cx *cli.Context) error {
 		}()
 		cfg.Store = st
 	}
+	defs, err := readDefinitions(cx)
+	if err != nil {
+		return err
+	}
+	blank, err := blankNode(cfg.Store)
+	if err != nil {
+		return fmt.Errorf("cannot read the data folder: %w", err)
+	}
 	broker, err := vhost.New(cfg) // recovers the store's contents and logs one line about it
 	if err != nil {
 		return fmt.Errorf("cannot start the broker: %w", err)
 	}
 	defer broker.Close() // before the store closes (defers run in reverse)
+	if defs != nil {     // before any listener: clients never see the node without them
+		if err := loadDefinitions(log, broker, defs, blank, cfg.DefaultUser); err != nil {
+			return err
+		}
+	}
 
 	ln, err := net.Listen("tcp", cx.String("listen"))
 	if err != nil {
@@ -220,3 +234,68 @@ func parseSize(s string) (int64, error) {
 // paging at half its memory watermark (0.4 × 0.5 = 20% of RAM); operators who want that
 // can set --memory-budget accordingly.
 const defaultMemoryBudget = "256MiB"
+
+// definitionsFile is the --load-definitions file read at start.
+type definitionsFile struct {
+	path string
+	data []byte
+}
+
+// readDefinitions reads the --load-definitions file; nil when none is given.
+func readDefinitions(cx *cli.Context) (*definitionsFile, error) {
+	path := cx.String("load-definitions")
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read --load-definitions: %w", err)
+	}
+	return &definitionsFile{path: path, data: data}, nil
+}
+
+// blankState says which of RabbitMQ's blank-node defaults vhost.New is about to create:
+// the default user (users never initialised) and the vhost "/" (no vhost at all), as
+// package vhost decides it (vhosts.go recoverUsers, recover.go). Everything in memory
+// is blank.
+type blankState struct{ users, vhosts bool }
+
+func blankNode(st *store.Store) (blankState, error) {
+	if st == nil {
+		return blankState{users: true, vhosts: true}, nil
+	}
+	b := blankState{users: true, vhosts: true}
+	if err := st.Entities(store.KindUser, func(string, []byte) error { b.users = false; return nil }); err != nil {
+		return b, err
+	}
+	err := st.Entities(store.KindVhost, func(string, []byte) error { b.vhosts = false; return nil })
+	return b, err
+}
+
+// loadDefinitions imports the definitions file at start, before any listener opens.
+// As RabbitMQ does, a node that imports definitions at boot is not seeded with the
+// default user and vhost: rabbit:maybe_insert_default_data/0 seeds them only when the
+// node is blank and rabbit_definitions:has_configured_definitions_to_load/0 is false. So
+// what vhost.New created for a blank node (the default user, "/") is removed before the
+// import, which then defines them if the file has them. On a node with data the file
+// is imported over it, keeping the users it has.
+func loadDefinitions(log zerolog.Logger, broker *vhost.Broker, defs *definitionsFile, blank blankState, defaultUser string) error {
+	if blank.users {
+		if defaultUser == "" {
+			defaultUser = "guest"
+		}
+		if err := broker.DeleteUser(defaultUser); err != nil && !errors.Is(err, vhost.ErrNoUser) {
+			return fmt.Errorf("cannot remove the default user before importing definitions: %w", err)
+		}
+	}
+	if blank.vhosts {
+		if err := broker.DeleteVHost("/"); err != nil {
+			return fmt.Errorf("cannot remove the default vhost before importing definitions: %w", err)
+		}
+	}
+	if err := mgmt.ImportDefinitions(broker, defs.data, mgmt.ImportOptions{KeepUsers: true, Logger: log}); err != nil {
+		return fmt.Errorf("cannot import %s: %w", defs.path, err)
+	}
+	log.Info().Str("file", defs.path).Msg("definitions imported")
+	return nil
+}

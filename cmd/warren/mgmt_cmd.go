@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -30,11 +29,11 @@ func mgmtFlags() []cli.Flag {
 			Usage: "address to serve Prometheus metrics (/metrics) on (empty disables it)"},
 		// RabbitMQ's load_definitions setting (RW:docs/definitions.md).
 		&cli.StringFlag{Name: "load-definitions", EnvVars: []string{"WARREN_LOAD_DEFINITIONS"},
-			Usage: "import this definitions file (RabbitMQ's JSON format) at start; existing users are kept"},
+			Usage: "import this definitions file (RabbitMQ's JSON format) at start, before serving; existing users are kept, and a new node gets no default user and vhost (as RabbitMQ)"},
 	}
 }
 
-// startMgmt imports --load-definitions and starts the listeners --http-listen and
+// startMgmt starts the listeners --http-listen and
 // --metrics-listen ask for. stop shuts them down (bounded); call it after the AMQP
 // server's Shutdown.
 func startMgmt(cx *cli.Context, log zerolog.Logger, broker *vhost.Broker, srv *amqp.Server, amqpAddr net.Addr) (stop func(), err error) {
@@ -66,16 +65,6 @@ func startMgmt(cx *cli.Context, log zerolog.Logger, broker *vhost.Broker, srv *a
 			return nil, fmt.Errorf("cannot listen on %s (--%s): %w", addr, flag, err)
 		}
 		return ln, nil
-	}
-	if path := cx.String("load-definitions"); path != "" {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("cannot read --load-definitions: %w", err)
-		}
-		if err := mgmt.ImportDefinitions(broker, data, mgmt.ImportOptions{KeepUsers: true, Logger: log}); err != nil {
-			return nil, fmt.Errorf("cannot import %s: %w", path, err)
-		}
-		log.Info().Str("file", path).Msg("definitions imported")
 	}
 	apiLn, err := listen("http-listen")
 	if err != nil {
