@@ -177,7 +177,9 @@ func TestPolicyMerge(t *testing.T) {
 		{"smaller argument wins", wire.Table{"x-expires": int32(100), "x-message-ttl": int32(100), "x-max-length": int32(1), "x-max-length-bytes": int32(10)},
 			func(o queueOpts) bool { return o.expires == 100 && o.ttl == 100 && o.maxLen == 1 && o.maxBytes == 10 }},
 		{"smaller policy wins", wire.Table{"x-expires": int32(9000), "x-message-ttl": int32(9000), "x-max-length": int32(50), "x-max-length-bytes": int32(5000)},
-			func(o queueOpts) bool { return o.expires == 5000 && o.ttl == 5000 && o.maxLen == 5 && o.maxBytes == 500 }},
+			func(o queueOpts) bool {
+				return o.expires == 5000 && o.ttl == 5000 && o.maxLen == 5 && o.maxBytes == 500
+			}},
 		{"arguments win for overflow and dead-lettering", wire.Table{"x-overflow": "drop-head", "x-dead-letter-exchange": "adlx", "x-dead-letter-routing-key": "ark"},
 			func(o queueOpts) bool { return o.overflow == dropHead && o.dlx == "adlx" && o.dlrk == "ark" }},
 		{"quorum: policy overflow and expires, smaller delivery-limit",
