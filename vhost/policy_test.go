@@ -383,3 +383,53 @@ func deletePolicy(t testing.TB, v *VHost, name string) {
 		t.Fatalf("delete policy %s: found=%v %v", name, found, err)
 	}
 }
+
+// Policy changes race with publishes, deliveries, rejects and expiry: run with -race.
+func TestPolicyConcurrent(t *testing.T) {
+	v := newTestVHost(t)
+	must(t, v.DeclareExchange("dlx", "fanout", false, false, false, false, nil))
+	declareQ(t, v, nil, "dlq")
+	must(t, v.BindQueue(nil, "dlq", "dlx", "", nil))
+	q := declareQ(t, v, nil, "hot")
+	c := newConsumer(-1)
+	_, _, err := v.Consume(nil, "hot", "", c, false, false, nil)
+	must(t, err)
+	must(t, v.DeclareExchange("src", "direct", false, false, false, false, nil))
+	must(t, v.BindQueue(nil, "hot", "src", "k", nil))
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defs := []string{
+			`{"max-length":3,"dead-letter-exchange":"dlx","message-ttl":1}`,
+			`{"max-length-bytes":10,"overflow":"reject-publish","expires":3600000}`,
+			`{"dead-letter-exchange":"dlx","dead-letter-routing-key":"r","alternate-exchange":"dlx"}`,
+		}
+		for i := range 300 {
+			setPolicy(t, v, "p", `{"pattern":"^(hot|src)$","definition":`+defs[i%len(defs)]+`}`)
+			if i%7 == 0 {
+				deletePolicy(t, v, "p")
+			}
+		}
+	}()
+	p := v.NewPublisher()
+	for i := 0; ; i++ {
+		select {
+		case <-done:
+			drain(t, v, "dlq")
+			return
+		default:
+		}
+		if i > 200_000 {
+			t.Fatal("policy changes did not finish")
+		}
+		_, err := p.Publish(msg(t, "src", []string{"k", "x"}[i%2], "body", nil))
+		must(t, err)
+		for _, d := range c.deliveries() {
+			q.Reject(i%3 == 0, d.Entry)
+		}
+		c.mu.Lock()
+		c.got = c.got[:0]
+		c.mu.Unlock()
+	}
+}
