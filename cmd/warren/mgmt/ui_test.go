@@ -460,16 +460,20 @@ func TestUI(t *testing.T) {
 		b.visit(t, "#/queues/%2F/ui.q1", "queues")
 		b.click(t, "peek-button")
 		b.waitFor(t, "three peeked messages", `document.querySelectorAll('[data-testid=peek-message]').length === 3`)
+		// Each message is one line until opened: its summary shows the payload's start.
 		first := `[data-testid=peek-message][data-position="0"] `
+		b.run(t, "open message 0", chromedp.Click(chromedp.CSS(first+"summary")))
+		b.waitFor(t, "message 0 open", `document.querySelector('[data-testid=peek-message][data-position="0"]').open`)
 		for sel, want := range map[string]string{
-			first + tid("message-state"):                                              "unacked",
-			first + tid("message-headers"):                                            "trace",
-			first + tid("message-payload"):                                            `{"order":1}`,
-			first + tid("message-properties"):                                         "application/json",
-			`[data-testid=peek-message][data-position="1"] ` + tid("message-state"):   "ready",
-			`[data-testid=peek-message][data-position="1"] ` + tid("message-payload"): `{"order":2}`,
-			`[data-testid=peek-message][data-position="2"] ` + tid("message-payload"): "//4AAQ==",
-			tid("peek-status"):                                                        "1 unacked and 2 ready",
+			first + tid("message-state"):                    "unacked",
+			first + tid("message-routing-key"):              "ui.q1",
+			first + tid("message-headers"):                  "trace",
+			first + tid("message-payload"):                  `"order": 1`, // indented JSON
+			first + tid("message-properties"):               "application/json",
+			`[data-position="1"] ` + tid("message-state"):   "ready",
+			`[data-position="1"] ` + tid("message-preview"): `{"order":2}`,
+			`[data-position="2"] ` + tid("message-preview"): "base64: //4AAQ==",
+			tid("peek-status"):                              "1 unacked and 2 ready",
 		} {
 			if got := b.text(t, sel); !strings.Contains(got, want) {
 				t.Errorf("%s shows %q, want %q", sel, got, want)
@@ -496,7 +500,7 @@ func TestUI(t *testing.T) {
 		b.open(t, "get-form")
 		b.click(t, "get-button")
 		b.wantStatus(t, "get-status", "Got 1 message.")
-		if got := b.text(t, tid("get-messages")); !strings.Contains(got, `{"order":2}`) {
+		if got := b.text(t, tid("get-messages")); !strings.Contains(got, `"order": 2`) {
 			t.Fatalf("get shows %q", got)
 		}
 		q, err := e.channel(conn).QueueDeclarePassive("ui.q1", false, false, false, false, nil)

@@ -21,7 +21,7 @@ function niceMax(v) {
 // lineChart draws series [{label, cls, values}] over `slots` sample slots, newest on
 // the right. unit is appended to the axis label ("/s" or "").
 export function lineChart({ series, slots, unit, title }) {
-  const W = 560, H = 150, L = 44, R = 8, T = 8, B = 20;
+  const W = 720, H = 170, L = 46, R = 8, T = 8, B = 20;
   const max = niceMax(Math.max(0, ...series.flatMap((x) => x.values)));
   const x = (i, n) => L + ((W - L - R) * (slots - n + i)) / Math.max(1, slots - 1);
   const y = (v) => T + (H - T - B) * (1 - v / max);

@@ -2,7 +2,7 @@
 // /api/channels, or the /api/vhosts/{vhost}/… forms for one vhost).
 
 import { call, get, enc } from './api.js';
-import { h, replace, num, time, table, confirmButton, status, errorText, value } from './dom.js';
+import { h, replace, num, time, since, table, confirmButton, status, errorText, value } from './dom.js';
 
 // filterBox is a "Filter" input that redraws the list as the user types.
 export function filterBox(testid, redraw) {
@@ -27,15 +27,17 @@ export function mountConnections(root, _params, app) {
       testid: 'connections-table', empty: 'No client connections.', key: (c) => c.name,
       rows: rows.filter((c) => filter.match(c.name) || filter.match(c.client_properties?.connection_name || '')),
       cols: [
-        { label: 'Name', cell: (c) => h('span', { class: 'mono' }, c.client_properties?.connection_name ? `${c.client_properties.connection_name} (${c.name})` : c.name) },
+        { label: 'Name', cell: (c) => (c.client_properties?.connection_name
+          ? [h('span', {}, value(c.client_properties.connection_name)), h('br'), h('small', { class: 'mono muted' }, c.name)]
+          : h('span', { class: 'mono' }, c.name)) },
         !app.vhost && { label: 'Virtual host', cell: (c) => c.vhost },
         { label: 'User', cell: (c) => c.user },
         { label: 'State', cell: (c) => h('span', { class: `state ${c.state}` }, c.state) },
         { label: 'Client', cell: client },
-        { label: 'Protocol', cell: (c) => c.protocol + (c.ssl ? ' / TLS' : '') },
+        { label: 'Protocol', cell: (c) => h('span', { class: 'nowrap' }, c.protocol + (c.ssl ? ' / TLS' : '')) },
         { label: 'Channels', num: true, cell: (c) => num(c.channels) },
         { label: 'Heartbeat', num: true, cell: (c) => (c.timeout ? `${c.timeout}s` : 'off') },
-        { label: 'Connected', cell: (c) => time(c.connected_at) },
+        { label: 'Connected', cell: (c) => h('span', { class: 'nowrap', title: time(c.connected_at) }, since(Date.now() - c.connected_at), ' ago') },
         { label: 'Actions', cell: (c) => confirmButton({
           label: 'Close', confirm: 'Close this connection?', testid: 'close-connection',
           run: async () => {

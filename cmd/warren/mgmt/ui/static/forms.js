@@ -132,28 +132,52 @@ export function bindingsTable({ rows, testid, show, msg, onDone }) {
   });
 }
 
-// messageCard shows one message from get or peek: its place, properties, headers and
-// payload (as text, or base64 when the API had to encode it).
-export function messageCard(m, testid) {
+// messageCard shows one message from get or peek: a summary line (place, state, routing
+// key, type, size and the start of the payload) that opens to the properties, headers
+// and payload (as text, or base64 when the API had to encode it).
+export function messageCard(m, testid, open) {
   const p = { ...(m.properties || {}) };
   const headers = p.headers;
   delete p.headers;
   if (typeof p.timestamp === 'number') p.timestamp = `${p.timestamp} (${time(p.timestamp * 1000)})`;
-  const shownBytes = m.payload_encoding === 'base64' ? Math.floor((m.payload.length * 3) / 4) - (m.payload.match(/=*$/)[0].length) : new TextEncoder().encode(m.payload).length;
+  const b64 = m.payload_encoding === 'base64';
+  const shownBytes = b64 ? Math.floor((m.payload.length * 3) / 4) - m.payload.match(/=*$/)[0].length : new TextEncoder().encode(m.payload).length;
   const truncated = shownBytes < m.payload_bytes;
-  return h('article', { class: `message ${m.state || ''}`, testid, 'data-position': m.position },
-    h('header', {},
-      m.position !== undefined && h('span', { class: 'pos' }, `#${m.position}`),
-      m.state && h('span', { class: `badge ${m.state}`, testid: 'message-state' }, m.state),
-      m.redelivered && h('span', { class: 'badge redelivered' }, 'redelivered'),
-      h('span', { class: 'muted' }, 'exchange '), h('span', { class: 'mono', testid: 'message-exchange' }, exchangeLabel(m.exchange)),
-      h('span', { class: 'muted' }, ' key '), h('span', { class: 'mono', testid: 'message-routing-key' }, m.routing_key),
-      h('span', { class: 'muted right' }, `${num(m.payload_bytes)} bytes`,
-        m.message_count !== undefined ? ` · ${num(m.message_count)} left in queue` : '')),
-    h('div', { class: 'message-meta' },
-      h('div', {}, h('h4', {}, 'Properties'), Object.keys(p).length ? kv(Object.keys(p).sort().map((k) => [k, value(p[k])]), 'message-properties') : h('span', { class: 'muted', testid: 'message-properties' }, 'none')),
-      h('div', {}, h('h4', {}, 'Headers'), args(headers, 'message-headers'))),
-    h('h4', {}, 'Payload', m.payload_encoding === 'base64' ? ' (base64)' : '', truncated ? ` (first ${num(shownBytes)} of ${num(m.payload_bytes)} bytes)` : ''),
-    h('pre', { class: 'payload', testid: 'message-payload', tabindex: '0' }, m.payload));
+  const preview = m.payload.replace(/\s+/g, ' ').slice(0, 200);
+  let pretty = null; // a JSON object or list, indented for reading
+  if (!b64 && !truncated && /^\s*[[{]/.test(m.payload)) {
+    try {
+      pretty = JSON.stringify(JSON.parse(m.payload), null, 2);
+    } catch {
+      pretty = null;
+    }
+  }
+  return h('details', { class: `message ${m.state || ''}`, testid, 'data-position': m.position, open },
+    h('summary', {},
+      h('span', { class: 'msg-head' },
+        m.position !== undefined && h('span', { class: 'pos' }, `#${m.position}`),
+        m.state && h('span', { class: `badge ${m.state}`, testid: 'message-state' }, m.state),
+        m.redelivered && h('span', { class: 'badge redelivered' }, 'redelivered'),
+        h('span', { class: 'mono key', testid: 'message-routing-key', title: 'routing key' }, m.routing_key || '(empty key)'),
+        h('span', { class: 'muted' }, 'via'),
+        h('span', { class: 'mono', testid: 'message-exchange', title: 'exchange' }, exchangeLabel(m.exchange)),
+        h('span', { class: 'muted right' }, [p.content_type, `${num(m.payload_bytes)} bytes`,
+          m.message_count !== undefined && `${num(m.message_count)} left`].filter(Boolean).join(' · '))),
+      h('span', { class: 'msg-preview mono', testid: 'message-preview' }, b64 ? `base64: ${preview}` : preview || '(empty body)')),
+    h('div', { class: 'message-body' },
+      h('div', { class: 'message-meta' },
+        h('div', {}, h('h4', {}, 'Properties'), Object.keys(p).length ? kv(Object.keys(p).sort().map((k) => [k, value(p[k])]), 'message-properties') : h('span', { class: 'muted', testid: 'message-properties' }, 'none')),
+        h('div', {}, h('h4', {}, 'Headers'), args(headers, 'message-headers'))),
+      h('h4', {}, 'Payload', b64 ? ' (base64)' : '', pretty !== null ? ' (JSON, indented)' : '',
+        truncated ? ` (first ${num(shownBytes)} of ${num(m.payload_bytes)} bytes)` : ''),
+      h('pre', { class: 'payload', testid: 'message-payload', tabindex: '0' }, pretty ?? m.payload)));
 }
 
+// expandButtons opens or closes every message card in list.
+export function expandButtons(list, prefix) {
+  const set = (open) => list.querySelectorAll('details.message').forEach((d) => { d.open = open; });
+  return [
+    h('button', { type: 'button', testid: `${prefix}-expand`, onclick: () => set(true) }, 'Expand all'),
+    h('button', { type: 'button', testid: `${prefix}-collapse`, onclick: () => set(false) }, 'Collapse all'),
+  ];
+}

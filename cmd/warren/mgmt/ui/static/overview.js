@@ -25,7 +25,7 @@ const QUEUED = [
 ];
 
 export function mount(root, _params, app) {
-  const totals = h('div', { class: 'cards', testid: 'overview-totals' });
+  const totals = h('div', { class: 'cards stack', testid: 'overview-totals' });
   const queuedChart = h('div', { class: 'chart-box' });
   const ratesChart = h('div', { class: 'chart-box' });
   const ratesTable = h('div', { testid: 'overview-rates' });
@@ -35,10 +35,12 @@ export function mount(root, _params, app) {
   root.append(
     h('h1', {}, 'Overview'),
     h('p', { class: 'muted' }, 'Whole broker, all virtual hosts; refreshed every 5 seconds.'),
-    h('section', { 'aria-labelledby': 'ov-queued' }, h('h2', { id: 'ov-queued' }, 'Queued messages'), totals, queuedChart),
-    h('section', { 'aria-labelledby': 'ov-rates' }, h('h2', { id: 'ov-rates' }, 'Message rates'), ratesChart, ratesTable),
+    h('section', { 'aria-labelledby': 'ov-queued' }, h('h2', { id: 'ov-queued' }, 'Queued messages'),
+      h('div', { class: 'duo' }, queuedChart, totals)),
+    h('section', { 'aria-labelledby': 'ov-rates' }, h('h2', { id: 'ov-rates' }, 'Message rates'),
+      h('div', { class: 'duo' }, ratesChart, ratesTable)),
     h('section', { 'aria-labelledby': 'ov-objects' }, h('h2', { id: 'ov-objects' }, 'Global counts'), objects),
-    h('section', { 'aria-labelledby': 'ov-node' }, h('h2', { id: 'ov-node' }, 'Node'), node, listeners),
+    h('section', { 'aria-labelledby': 'ov-node' }, h('h2', { id: 'ov-node' }, 'Node'), h('div', { class: 'duo even' }, node, listeners)),
   );
 
   const history = []; // [{messages_ready, …, publish, …}], newest last

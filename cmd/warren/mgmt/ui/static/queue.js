@@ -4,7 +4,7 @@
 
 import { call, get, enc } from './api.js';
 import { h, replace, field, select, submitting, table, kv, args, num, rate, bytes, features, confirmButton, status, errorText } from './dom.js';
-import { publishForm, bindingForm, bindingsTable, messageCard } from './forms.js';
+import { publishForm, bindingForm, bindingsTable, messageCard, expandButtons } from './forms.js';
 
 const ACKMODES = [
   ['reject_requeue_true', 'Nack, requeue (message stays, marked redelivered)'],
@@ -35,7 +35,7 @@ export function mount(root, [vhost, name], app) {
   const peekSt = h('p', { class: 'status', testid: 'peek-status', 'aria-live': 'polite' });
   const peekOut = h('div', { testid: 'peek-messages', class: 'messages' });
   const peekNav = h('div', { class: 'actions' });
-  const peekForm = h('form', { class: 'form', testid: 'peek-form', novalidate: true },
+  const peekForm = h('form', { class: 'form compact', testid: 'peek-form', novalidate: true },
     h('div', { class: 'row' }, field('Messages', peekCount), field('From position', peekOffset),
       field('Payload bytes', peekTrunc, '0 shows whole payloads'), field('Encoding', peekEnc)),
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', testid: 'peek-button' }, 'Peek')),
@@ -46,10 +46,11 @@ export function mount(root, [vhost, name], app) {
     const r = await get(`${path}/peek?${q}`);
     const total = r.messages_ready + r.messages_unacknowledged;
     const n = r.messages.length;
-    replace(peekOut, n ? r.messages.map((m) => messageCard(m, 'peek-message')) : h('p', { class: 'empty', testid: 'peek-empty' }, 'No messages at these positions.'));
+    replace(peekOut, n ? r.messages.map((m) => messageCard(m, 'peek-message', n === 1)) : h('p', { class: 'empty', testid: 'peek-empty' }, 'No messages at these positions.'));
     const off = Number(r.offset);
     const step = Number(peekCount.value) || 20;
     replace(peekNav,
+      n > 1 && expandButtons(peekOut, 'peek'),
       off > 0 && h('button', { type: 'button', testid: 'peek-prev', onclick: () => { peekOffset.value = String(Math.max(0, off - step)); runPeek(); } }, 'Previous'),
       off + n < total && h('button', { type: 'button', testid: 'peek-next', onclick: () => { peekOffset.value = String(off + n); runPeek(); } }, 'Next'));
     return `${num(r.messages_unacknowledged)} unacked and ${num(r.messages_ready)} ready` +
@@ -69,7 +70,7 @@ export function mount(root, [vhost, name], app) {
   const getTrunc = h('input', { type: 'number', min: 0, value: '50000', testid: 'get-truncate' });
   const getSt = h('p', { class: 'status', testid: 'get-status', 'aria-live': 'polite' });
   const getOut = h('div', { testid: 'get-messages', class: 'messages' });
-  const getForm = h('form', { class: 'form', testid: 'get-form', novalidate: true },
+  const getForm = h('form', { class: 'form compact', testid: 'get-form', novalidate: true },
     h('p', { class: 'muted' }, 'Get takes messages off the queue as a consumer would; a requeued message comes back marked redelivered. Peek looks without touching them.'),
     h('div', { class: 'row' }, field('Ack mode', getMode), field('Encoding', getEnc), field('Messages', getCount), field('Payload bytes', getTrunc)),
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', testid: 'get-button' }, 'Get messages')),
@@ -80,7 +81,7 @@ export function mount(root, [vhost, name], app) {
       const body = { count: Number(getCount.value) || 1, ackmode: getMode.value, encoding: getEnc.value };
       if (Number(getTrunc.value) > 0) body.truncate = Number(getTrunc.value);
       const msgs = await call('POST', `${path}/get`, body);
-      replace(getOut, msgs.map((m) => messageCard(m, 'get-message')));
+      replace(getOut, msgs.map((m) => messageCard(m, 'get-message', msgs.length <= 3)));
       await app.refresh();
       return msgs.length ? `Got ${msgs.length} message${msgs.length === 1 ? '' : 's'}.` : 'Queue is empty.';
     });
@@ -98,7 +99,7 @@ export function mount(root, [vhost, name], app) {
         bindingForm({ vhost, queue: name, prefix: 'qbind', exchanges: null, onDone: reloadBindings }))),
     h('section', { class: 'peek' }, h('h2', {}, 'Peek at messages'),
       h('p', { class: 'muted' }, 'Lists the unacknowledged and ready messages without delivering, requeueing or reordering them.'),
-      peekForm, peekOut, peekNav),
+      peekForm, peekNav, peekOut),
     h('section', {}, h('details', { class: 'panel' }, h('summary', {}, h('h2', {}, 'Publish a message')),
       publishForm({ vhost, exchange: 'amq.default', fixedKey: name, prefix: 'qpublish', onDone: () => app.refresh() }))),
     h('section', {}, h('details', { class: 'panel' }, h('summary', {}, h('h2', {}, 'Get messages')), getForm)),
