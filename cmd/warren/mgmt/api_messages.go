@@ -57,9 +57,11 @@ func accessText(err error) string {
 // messageJSON is one message as "get" returns it.
 func messageJSON(m *vhost.Message, redelivered bool, encoding string, truncate int) obj {
 	var p wire.Properties
-	props := obj{}
+	var props any = []any{} // no properties: RabbitMQ 3.10.8 gives an empty list (an empty proplist)
 	if err := p.Decode(m.Flags, m.Props); err == nil {
-		props = propertiesJSON(&p)
+		if o := propertiesJSON(&p); len(o) > 0 {
+			props = o
+		}
 	}
 	payload, enc := payloadJSON(m.Body, encoding, truncate)
 	return obj{

@@ -36,6 +36,7 @@ func TestCompareWithRabbitMQ(t *testing.T) {
 
 	suffix := fmt.Sprint(time.Now().UnixNano())
 	q, x := "cmpq-"+suffix, "cmpx-"+suffix
+	vh, user := "cmpv-"+suffix, "cmpu-"+suffix
 	type callT struct{ method, path, body string }
 	// setup runs first; RabbitMQ's statistics lag by its emission interval, so the
 	// objects it creates are read after a wait.
@@ -52,6 +53,13 @@ func TestCompareWithRabbitMQ(t *testing.T) {
 		{"PUT", "/api/queues/%2F/" + q + "d", `{not json`},
 		{"PUT", "/api/queues/no-such-vhost/" + q, `{}`},
 		{"POST", "/api/bindings/%2F/e/" + x + "/q/" + q, `{"routing_key":"a.*","arguments":{}}`},
+		// Traffic for message_stats: a queue's publish and delivery groups, an
+		// exchange's publish_in and publish_out, and an idle queue with none.
+		{"POST", "/api/exchanges/%2F/" + x + "/publish", `{"properties":{},"routing_key":"a.b","payload":"s","payload_encoding":"string"}`},
+		{"POST", "/api/queues/%2F/" + q + "/get", `{"count":1,"ackmode":"ack_requeue_true","encoding":"auto"}`},
+		{"PUT", "/api/queues/%2F/" + q + "-idle", `{}`},
+		{"PUT", "/api/vhosts/" + vh, ``},
+		{"PUT", "/api/users/" + user, `{"password":"pw","tags":""}`},
 	}
 	calls := []callT{
 		{"GET", "/api/bindings/%2F/e/" + x + "/q/" + q, ""},
@@ -65,6 +73,7 @@ func TestCompareWithRabbitMQ(t *testing.T) {
 		{"GET", "/api/exchanges/%2F/" + x, ""},
 		{"GET", "/api/exchanges/%2F/amq.default", ""},
 		{"GET", "/api/queues/%2F/" + q, ""},
+		{"GET", "/api/queues/%2F/" + q + "-idle", ""},
 		{"POST", "/api/queues/%2F/" + q + "/get", `{"count":5,"ackmode":"ack_requeue_true","encoding":"auto","truncate":50000}`},
 		{"POST", "/api/queues/%2F/" + q + "/get", `{"count":5}`},
 		{"POST", "/api/queues/%2F/" + q + "/get", `{"count":5,"ackmode":"reject_requeue_false","encoding":"base64"}`},
@@ -83,6 +92,37 @@ func TestCompareWithRabbitMQ(t *testing.T) {
 		{"GET", "/api/queues/%2F/nope-" + suffix, ""},
 		{"GET", "/api/exchanges/nope-" + suffix, ""},
 		{"GET", "/api/connections/nope", ""},
+		// Limits (api_limits.go).
+		{"GET", "/api/vhost-limits/" + vh, ""},
+		{"PUT", "/api/vhost-limits/" + vh + "/max-queues", `{"value":100}`},
+		{"PUT", "/api/vhost-limits/" + vh + "/max-connections", `{"value":5}`},
+		{"PUT", "/api/vhost-limits/" + vh + "/max-foo", `{"value":1}`},
+		{"PUT", "/api/vhost-limits/" + vh + "/max-queues", `{"value":"x"}`},
+		{"PUT", "/api/vhost-limits/" + vh + "/max-queues", `{"value":2.5}`},
+		{"PUT", "/api/vhost-limits/" + vh + "/max-queues", `{}`},
+		{"PUT", "/api/vhost-limits/nope-" + suffix + "/max-queues", `{"value":1}`},
+		{"GET", "/api/vhost-limits/" + vh, ""},
+		{"GET", "/api/vhost-limits/nope-" + suffix, ""},
+		{"GET", "/api/definitions/" + vh, ""},
+		{"DELETE", "/api/vhost-limits/" + vh + "/max-queues", ""},
+		{"DELETE", "/api/vhost-limits/" + vh + "/max-foo", ""},
+		{"GET", "/api/vhost-limits/" + vh, ""},
+		{"GET", "/api/user-limits/" + user, ""},
+		{"PUT", "/api/user-limits/" + user + "/max-channels", `{"value":20}`},
+		{"PUT", "/api/user-limits/" + user + "/max-connections", `{"value":10}`},
+		{"PUT", "/api/user-limits/" + user + "/max-queues", `{"value":1}`},
+		{"PUT", "/api/user-limits/" + user + "/max-channels", `{"value":"x"}`},
+		{"PUT", "/api/user-limits/nope-" + suffix + "/max-channels", `{"value":1}`},
+		{"GET", "/api/user-limits/" + user, ""},
+		{"GET", "/api/users/" + user, ""},
+		{"GET", "/api/user-limits/nope-" + suffix, ""},
+		{"DELETE", "/api/user-limits/" + user + "/max-channels", ""},
+		{"DELETE", "/api/user-limits/" + user + "/max-foo", ""},
+		{"GET", "/api/user-limits/" + user, ""},
+		{"DELETE", "/api/users/" + user, ""},
+		{"DELETE", "/api/vhosts/" + vh, ""},
+		{"DELETE", "/api/queues/%2F/" + q + "-idle", ""},
+
 		{"DELETE", "/api/bindings/%2F/e/" + x + "/q/" + q + "/a.*", ""},
 		{"DELETE", "/api/bindings/%2F/e/" + x + "/q/" + q + "/a.*", ""},
 		{"DELETE", "/api/queues/%2F/" + q + "/contents", ""},
@@ -219,6 +259,13 @@ func compareFields(t *testing.T, what string, rb, wb []byte) {
 			}
 			for k := range rv {
 				if _, ok := wv[k]; !ok {
+					if strings.HasSuffix(path, ".message_stats") && !strings.HasPrefix(k, "disk_") {
+						// (disk_reads and disk_writes, the overview's counts of
+						// message store I/O, warren does not keep.)
+						// A counter RabbitMQ shows in a group warren shows too.
+						t.Errorf("%s: RabbitMQ has %s.%s, warren does not", what, path, k)
+						continue
+					}
 					missing = append(missing, path+"."+k)
 				}
 			}
