@@ -174,7 +174,7 @@ func (b *browser) run(t *testing.T, what string, steps ...chromedp.Action[chrome
 	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
-		t.Fatalf("%s: %v", what, err)
+		t.Fatalf("%s: %v%s", what, err, b.errorsSoFar())
 	}
 }
 
@@ -185,7 +185,7 @@ func eval[T any](t *testing.T, b *browser, expr string) T {
 	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
 	if err != nil {
-		t.Fatalf("evaluating %s: %v", expr, err)
+		t.Fatalf("evaluating %s: %v%s", expr, err, b.errorsSoFar())
 	}
 	return v
 }
@@ -197,7 +197,7 @@ func (b *browser) waitFor(t *testing.T, what, expr string) {
 	defer cancel()
 	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
 		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(stepTimeout-time.Second))); err != nil {
-		t.Fatalf("waiting for %s (%s): %v", what, expr, err)
+		t.Fatalf("waiting for %s (%s): %v%s", what, expr, err, b.errorsSoFar())
 	}
 }
 
@@ -238,6 +238,17 @@ func (b *browser) shot(t *testing.T, name string) {
 	if err := os.WriteFile(filepath.Join(b.shots, name+".png"), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// errorsSoFar lists the page's errors for a failure message, as the likely cause of a
+// step that timed out (a module that does not parse shows no login form).
+func (b *browser) errorsSoFar() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.errors) == 0 {
+		return ""
+	}
+	return "\nJavaScript errors:\n" + strings.Join(b.errors, "\n")
 }
 
 // noErrors fails t if the page logged an error or threw.
