@@ -594,11 +594,61 @@ func TestUI(t *testing.T) {
 		}
 	})
 
+	step("vhost selector", func(t *testing.T) {
+		e.want(e.do("PUT", "/api/vhosts/ui-v2", ""), 201, "")
+		e.want(e.do("PUT", "/api/queues/ui-v2/v2.only", `{"durable":false}`), 201, "")
+		b.run(t, "reload", chromedp.Reload()) // the vhost list is read at login and on reload
+		b.waitFor(t, "ui-v2 in the selector", `[...document.querySelectorAll('#vhost-select option')].some(o => o.value === 'ui-v2')`)
+		selectVHost := func(v string) {
+			b.run(t, "select "+v, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
+				`(s => { s.value = %q; s.dispatchEvent(new Event('change')); })(document.getElementById('vhost-select'))`, v)))
+		}
+		b.visit(t, "#/queues", "queues")
+		selectVHost("ui-v2")
+		b.waitFor(t, "only ui-v2's queues", fmt.Sprintf(`document.querySelector(%q) !== null && document.querySelector(%q) === null`,
+			rowSelector("queues-table", "ui-v2/v2.only"), rowSelector("queues-table", "//ui.consumed")))
+		if v := b.text(t, `[data-testid=queue-declare-form] select`); !strings.Contains(v, "ui-v2") {
+			t.Errorf("declare form's vhost %q", v)
+		}
+		b.visit(t, "#/exchanges", "exchanges")
+		b.waitFor(t, "ui-v2's exchanges", fmt.Sprintf(`document.querySelector(%q) !== null && document.querySelector(%q) === null`,
+			rowSelector("exchanges-table", "ui-v2/amq.topic"), rowSelector("exchanges-table", "//amq.topic")))
+		selectVHost("")
+		b.waitFor(t, "every vhost", fmt.Sprintf(`document.querySelector(%q) !== null && document.querySelector(%q) !== null`,
+			rowSelector("exchanges-table", "ui-v2/amq.topic"), rowSelector("exchanges-table", "//amq.topic")))
+	})
+
 	step("log out", func(t *testing.T) {
 		b.click(t, "logout")
 		b.waitFor(t, "the login form", `!document.getElementById('login-view').hidden`)
 		if s := eval[string](t, b, `sessionStorage.getItem('warren.auth') ?? ''`); s != "" {
 			t.Fatalf("credentials left in sessionStorage: %q", s)
 		}
+	})
+
+	// A "management" user sees its own vhost only, and no node details (monitoring):
+	// the pages degrade without an error.
+	step("management user", func(t *testing.T) {
+		e.want(e.do("PUT", "/api/users/ui-manager", `{"password":"pw","tags":"management"}`), 201, "")
+		e.want(e.do("PUT", "/api/permissions/ui-v2/ui-manager", `{"configure":".*","write":".*","read":".*"}`), 201, "")
+		b.login(t, "ui-manager", "pw")
+		b.waitFor(t, "the header", `!document.getElementById('top').hidden`)
+		b.visit(t, "#/", "overview")
+		if got := b.text(t, tid("node-info")); strings.Contains(got, "Uptime") {
+			t.Errorf("node info for a management user %q shows the monitoring-only uptime", got)
+		}
+		b.visit(t, "#/queues", "queues")
+		b.waitFor(t, "ui-v2's queue only", fmt.Sprintf(`document.querySelector(%q) !== null && document.querySelector(%q) === null`,
+			rowSelector("queues-table", "ui-v2/v2.only"), rowSelector("queues-table", "//ui.consumed")))
+		b.visit(t, "#/queues/ui-v2/v2.only", "queues")
+		b.visit(t, "#/connections", "connections")
+		b.visit(t, "#/channels", "channels")
+		// A queue of a vhost it may not use: the API's refusal, shown on the page.
+		b.run(t, "go to a refused queue", chromedp.Evaluate[chromedp.Void](`location.hash = '#/queues/%2F/ui.consumed'`))
+		b.waitFor(t, "the refusal", `!document.getElementById('page-error').hidden`)
+		if got := b.text(t, "#page-error"); !strings.Contains(got, "not_authorised") {
+			t.Errorf("page error %q", got)
+		}
+		b.click(t, "logout")
 	})
 }

@@ -4,7 +4,7 @@
 // data and leaves its forms alone, so typing is never lost to a refresh.
 
 import * as api from './api.js';
-import { h, errorText } from './dom.js';
+import { h, replace, errorText } from './dom.js';
 import * as overview from './overview.js';
 import * as conns from './connections.js';
 import * as exchanges from './exchanges.js';
@@ -134,7 +134,7 @@ async function loadVHosts() {
     sessionStorage.removeItem(VHOST_KEY);
   }
   const sel = $('vhost-select');
-  sel.replaceChildren(h('option', { value: '' }, 'All'),
+  replace(sel, h('option', { value: '' }, 'All'),
     app.vhosts.map((v) => h('option', { value: v, selected: v === app.vhost }, v)));
   sel.value = app.vhost;
 }

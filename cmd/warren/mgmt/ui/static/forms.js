@@ -60,8 +60,9 @@ export function publishForm({ vhost, exchange, fixedKey, prefix, onDone }) {
 }
 
 // bindingForm adds a binding: from this exchange to a queue or exchange (source set),
-// or from an exchange to this queue (queue set).
-export function bindingForm({ vhost, source, queue, prefix, exchanges, onDone }) {
+// or from an exchange to this queue (queue set). suggest, a promise of names, fills
+// the name field's suggestions when it resolves.
+export function bindingForm({ vhost, source, queue, prefix, suggest, onDone }) {
   const dtype = select({ testid: `${prefix}-dest-type` }, [['q', 'Queue'], ['e', 'Exchange']], 'q');
   const other = h('input', { testid: `${prefix}-name`, autocomplete: 'off', required: true });
   const key = h('input', { testid: `${prefix}-routing-key`, autocomplete: 'off' });
@@ -72,11 +73,15 @@ export function bindingForm({ vhost, source, queue, prefix, exchanges, onDone })
       queue === undefined && field('To', dtype),
       field(queue === undefined ? 'Destination name' : 'From exchange', other),
       field('Routing key', key)),
-    exchanges && h('datalist', { id: `${prefix}-exchanges` }, exchanges.filter((x) => x).map((x) => h('option', { value: x }))),
+    h('datalist', { id: `${prefix}-names` }),
     a.el,
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', testid: `${prefix}-submit` }, 'Bind')),
     st);
-  if (exchanges) other.setAttribute('list', `${prefix}-exchanges`);
+  other.setAttribute('list', `${prefix}-names`);
+  if (suggest) {
+    suggest.then((names) => form.querySelector('datalist').replaceChildren(
+      ...names.filter((n) => n).sort().map((n) => h('option', { value: n }))), () => {});
+  }
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     submitting(form, st, async () => {
