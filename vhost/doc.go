@@ -48,6 +48,9 @@
 // goroutine waits until one fires): a queue's head expiry, a queue's x-expires, and one per
 // held delayed message; Broker.Close makes them do nothing.
 //
+// Policies (issue 8) live in policy.go: each is one store.KindPolicy record; a change
+// rewrites the options of matching live queues (Queue.opts) and exchanges.
+//
 // Users, permissions, limits and open sessions (issue 7) live in users.go, access.go,
 // session.go and vhosts.go; each user is one store.KindUser record; vhost limits extend
 // the store.KindVhost record.
@@ -56,6 +59,7 @@
 //
 //	acl.mu → Broker.mu → VHost.mu → Owner.mu → Queue.mu → (locks inside Consumer.Deliver/Started, in amqp)
 //	Queue.mu → journal.mu;  any of these → the store's lock (inside store.Commit, which does no I/O)
+//	policies.mu (a vhost's policy changes, policy.go) → VHost.mu
 //
 // acl.mu guards users and sessions; Session.onForce (which closes a connection) is called
 // with no lock held.

@@ -21,6 +21,9 @@ import (
 // those whose apply-to covers it, whose pattern matches its name and whose keys its type
 // supports, the one with the highest priority (rabbit_policy:match/2). RabbitMQ leaves the
 // choice between equal priorities to its table order; warren takes the smallest name.
+// apply-to is "queues", "exchanges" or "all" as in 3.10, or, as RabbitMQ 3.12+ also accepts,
+// "classic_queues" or "quorum_queues" (an unknown value gets 3.10's text, which names the
+// first three only).
 //
 // Keys acted on: message-ttl, dead-letter-exchange, dead-letter-routing-key, max-length,
 // max-length-bytes, overflow, expires, delivery-limit (quorum queues) and alternate-exchange
@@ -56,7 +59,7 @@ type Policy struct {
 	VHost    string
 	Name     string
 	Pattern  string
-	ApplyTo  string  // "queues", "exchanges" or "all"
+	ApplyTo  string  // "queues", "exchanges", "all", "classic_queues" or "quorum_queues"
 	Priority float64 // RabbitMQ accepts any number
 	// Definition holds the validated keys: string values, or int64 for the numeric ones.
 	Definition map[string]any
@@ -199,7 +202,7 @@ func newPolicy(vhost, name string, in PolicyInput) (*Policy, error) {
 	if in.HasApplyTo {
 		s, _ := in.ApplyTo.(string)
 		switch s {
-		case "all", "exchanges", "queues":
+		case "all", "exchanges", "queues", "classic_queues", "quorum_queues":
 			p.ApplyTo = s
 		default:
 			if in.ApplyTo == nil {
@@ -421,6 +424,10 @@ func (p *Policy) appliesTo(name string, quorum, isQueue bool) bool {
 	switch p.ApplyTo {
 	case "queues":
 		if !isQueue {
+			return false
+		}
+	case "classic_queues", "quorum_queues":
+		if !isQueue || quorum != (p.ApplyTo == "quorum_queues") {
 			return false
 		}
 	case "exchanges":

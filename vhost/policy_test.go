@@ -116,6 +116,14 @@ func TestPolicyMatching(t *testing.T) {
 	if pol("orders.eu") != "low" || pol("orders.q") != "high" {
 		t.Fatalf("got %q %q", pol("orders.eu"), pol("orders.q"))
 	}
+	// apply-to by queue type (RabbitMQ 3.12+).
+	setPolicy(t, v, "qq-only", `{"pattern":"^orders","definition":{"max-length":4},"priority":50,"apply-to":"quorum_queues"}`)
+	setPolicy(t, v, "cq-only", `{"pattern":"^orders","definition":{"max-length":4},"priority":40,"apply-to":"classic_queues"}`)
+	if pol("orders.eu") != "cq-only" || pol("orders.q") != "qq-only" || v.ExchangePolicy("orders.x").Name != "high" {
+		t.Fatalf("by queue type: %q %q %q", pol("orders.eu"), pol("orders.q"), v.ExchangePolicy("orders.x").Name)
+	}
+	deletePolicy(t, v, "qq-only")
+	deletePolicy(t, v, "cq-only")
 	// Equal priorities: the smaller name.
 	setPolicy(t, v, "b-tie", `{"pattern":"^amq","definition":{"max-length":5},"priority":3}`)
 	setPolicy(t, v, "a-tie", `{"pattern":"^amq","definition":{"max-length":5},"priority":3}`)
