@@ -235,9 +235,11 @@ func (v *VHost) Get(o *Owner, queue string, noAck bool) (d Delivery, ok bool, re
 		return Delivery{}, false, 0, errNoQueue(v.name, queue)
 	}
 	q.touchLocked()
-	for attempt := 0; ; attempt++ {
+	// Give up on a head that stays on disk after 3 page-ins that moved nothing (a priority
+	// queue's recovered run stays at the head while its pages go to their priorities).
+	for attempt, paged := 0, -1; ; attempt++ {
 		q.dropExpiredLocked(0)
-		if q.mu.ready.len() == 0 || (q.mu.ready.front().isRun() && attempt == 3) {
+		if q.mu.ready.len() == 0 || (q.mu.ready.front().isRun() && attempt >= 3 && q.mu.paged == paged) {
 			q.counters.getEmpty++
 			q.unlockFlush()
 			return Delivery{}, false, 0, nil
@@ -245,6 +247,7 @@ func (v *VHost) Get(o *Owner, queue string, noAck bool) (d Delivery, ok bool, re
 		if !q.mu.ready.front().isRun() {
 			break
 		}
+		paged = q.mu.paged
 		// The head is on disk: read it back here (basic.get waits for its answer anyway).
 		q.unlockFlush()
 		if q.pageIn() == pageGap {

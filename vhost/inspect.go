@@ -401,12 +401,18 @@ func (q *Queue) readRun(dst []Peeked, ix string, part peekPart) ([]Peeked, error
 	if run.runDense() {
 		from, skip = run.seq+uint64(skip), 0
 	}
-	dense, next, taken := run.runDense(), from, 0
-	err := q.vhost.pst.st.Messages(ix, from, skip+part.take, func(sm store.Message) error {
+	dense, next, taken, limit := run.runDense(), from, 0, skip+part.take
+	if run.runByRank() {
+		limit = 0 // other priorities' entries are interleaved (pager.go)
+	}
+	err := q.vhost.pst.st.Messages(ix, from, limit, func(sm store.Message) error {
 		if sm.Seq > run.runEnd() || taken == part.take || (dense && sm.Seq != next) {
 			return errPageFull // past the run, done, or a gap
 		}
 		next = sm.Seq + 1
+		if run.runByRank() && !q.runHolds(&run, sm.Data) {
+			return nil
+		}
 		if skip > 0 {
 			skip--
 			return nil

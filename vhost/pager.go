@@ -22,6 +22,10 @@ import (
 // the queues get, as in RabbitMQ's classic queues v2, which keep the head in memory and
 // the rest on disk.
 //
+// A priority queue keeps a run per priority (ring.go, item.runByRank): a run's range
+// interleaves with other priorities' entries, so its page-in reads past them, after a
+// barrier, since it cannot tell a commit in flight from another priority's entry.
+//
 // Transient messages always stay in memory (RabbitMQ CQv2 writes them to disk under memory
 // pressure too, and drops them at restart); warren's memory alarm is not part of this.
 //
@@ -147,27 +151,52 @@ func (q *Queue) purgeStoredLocked() (wait func() error) {
 	return func() error { return <-done }
 }
 
-// pagesOutLocked reports whether a persistent message just reserved in q goes to disk
-// only (the queue's tail run) instead of memory: past the budget (over) when q has a
-// backlog of its own, or while memory is above half the budget (tail) when q's tail is on
-// disk already. A length-limited queue pages like any other (maxlen.go). A priority queue
-// never does: a run stands for consecutive enqueue sequences, and a priority queue's ready
-// list is ordered by priority first (priority.go).
-func (q *Queue) pagesOutLocked(over, tail bool) bool {
-	if q.opts.maxPrio >= 0 {
-		return false
+// pagesOutLocked reports whether m, a persistent message just reserved in q as seq, goes
+// to disk only (a run) instead of memory: past the budget (over) when q has a backlog of
+// its own, or while memory is above half the budget (tail) when q's tail is on disk
+// already; in a priority queue, the tail of m's priority. A length-limited queue pages like
+// any other (maxlen.go).
+func (q *Queue) pagesOutLocked(m *Message, seq uint64, over, tail bool) bool {
+	r := &q.mu.ready
+	var out bool
+	if q.opts.maxPrio < 0 {
+		out = (over && r.len() >= pageLow) || (tail && q.mu.runs > 0 && r.back().isRun())
+	} else {
+		rank := q.rank(m)
+		end := r.rankEnd(rank)
+		out = (over && r.len() >= pageLow) || (tail && q.mu.runs > 0 && end > 0 && r.at(end-1).rank == rank && r.at(end-1).isRun())
 	}
-	return (over && q.mu.ready.len() >= pageLow) || (tail && q.mu.runs > 0 && q.mu.ready.back().isRun())
+	if !out {
+		r.memSeq = seq
+	}
+	return out
 }
 
-// appendRunLocked puts seq, just reserved with a body of size bytes, in the queue's
-// disk-only tail; a drop-head length limit is then enforced (maxlen.go), so the caller must
-// flush dead letters (Queue.flushDead) once it released q.mu.
-func (q *Queue) appendRunLocked(seq uint64, size int64) {
+// appendRunLocked puts m, just reserved as seq, in the queue's disk-only tail: the last
+// run, or in a priority queue the last run of m's priority (its runs are runByRank: their
+// ranges interleave with other priorities' entries, so a page-in reads past those). Then a
+// drop-head length limit is enforced (maxlen.go), so the caller must flush dead letters
+// (Queue.flushDead) once it released q.mu.
+func (q *Queue) appendRunLocked(seq uint64, m *Message) {
 	defer q.dropHeadLocked()
 	r := &q.mu.ready
-	r.pagedBytes += size
+	r.pagedBytes += int64(len(m.Body))
 	q.mu.paged++
+	if q.opts.maxPrio >= 0 {
+		rank := q.rank(m)
+		if end := r.rankEnd(rank); end > 0 {
+			// Extend the run only if every entry of this rank after its last one is m: no
+			// message of the queue that stays in memory was reserved in between.
+			if t := r.at(end - 1); t.rank == rank && t.runByRank() && r.memSeq < t.runEnd() && t.n < math.MaxUint32 {
+				t.expires = int64(seq)
+				t.n++
+				return
+			}
+		}
+		r.insertSorted(item{seq: seq, expires: int64(seq), n: 1, rank: rank, redelivered: true})
+		q.mu.runs++
+		return
+	}
 	if r.len() > 0 {
 		if t := r.back(); t.isRun() && t.runDense() && t.runEnd()+1 == seq && t.n < math.MaxUint32 {
 			t.expires = int64(seq)
@@ -177,6 +206,13 @@ func (q *Queue) appendRunLocked(seq uint64, size int64) {
 	}
 	r.pushBack(item{seq: seq, expires: int64(seq), n: 1})
 	q.mu.runs++
+}
+
+// runHolds reports whether the stored message data belongs to run, a runByRank run whose
+// range it is in: whether it has the run's priority.
+func (q *Queue) runHolds(run *item, data []byte) bool {
+	m, err := decodeMessage(data)
+	return err == nil && q.rank(m) == run.rank
 }
 
 // wantPageLocked asks the pager for the queue's next page if it has a run close to the
@@ -222,24 +258,39 @@ func (q *Queue) pageIn() pageResult {
 	if pst.over() {
 		limit, maxBytes = min(limit, pageMsgs/8), pageBytes/8
 	}
-	dense, next, size := run.runDense(), run.seq, 0
+	byRank := run.runByRank()
+	scan := limit // entries to read
+	if byRank {
+		// Its entries' commits were issued before they joined the run, and it cannot
+		// tell a gap from another priority's entry: wait for them all.
+		if err := pst.barrier(); err != nil {
+			return pageFailed
+		}
+		scan = pageMsgs
+	}
+	dense, next, size, scanned, nScanned := run.runDense(), run.seq, 0, run.seq-1, 0
 	var items []item
-	err := pst.st.Messages(ix, run.seq, limit, func(sm store.Message) error {
-		if sm.Seq > run.runEnd() || (dense && sm.Seq != next) {
+	err := pst.st.Messages(ix, run.seq, scan, func(sm store.Message) error {
+		if sm.Seq > run.runEnd() || (dense && sm.Seq != next) || len(items) == limit {
 			return errPageFull
 		}
 		m, err := decodeMessage(sm.Data)
 		if err != nil {
 			return fmt.Errorf("entry %d: %w", sm.Seq, err)
 		}
+		next, scanned = sm.Seq+1, sm.Seq
+		nScanned++
+		if byRank && q.rank(m) != run.rank {
+			return nil // another priority's
+		}
 		m.inline = sm.Inline
 		items = append(items, item{msg: m, seq: sm.Seq, redelivered: sm.Delivered, rank: q.rank(m)})
-		next = sm.Seq + 1
 		if size += len(sm.Data); size >= maxBytes {
 			return errPageFull
 		}
 		return nil
 	})
+	storeEnded := err == nil && nScanned < scan // the index has no entry past scanned
 	if err != nil && !errors.Is(err, errPageFull) {
 		q.vhost.log.Error().Err(err).Str("queue", q.name).Msg("cannot read messages from the store")
 		return pageFailed
@@ -257,6 +308,15 @@ func (q *Queue) pageIn() pageResult {
 	}
 	cur := q.mu.ready.at(j)
 	switch {
+	case byRank && (len(items) >= int(cur.n) || scanned >= cur.runEnd() || (storeEnded && cur.runEnd() == run.runEnd())):
+		// All of it, or the store has no more of its range (and it did not grow): done.
+		q.mu.paged -= int(cur.n)
+		q.mu.runs--
+		q.mu.ready.removeAt(j)
+	case byRank:
+		cur.seq = scanned + 1
+		cur.n -= uint32(len(items))
+		q.mu.paged -= len(items)
 	case len(items) == 0 && dense:
 		q.mu.Unlock()
 		return pageGap
@@ -280,7 +340,7 @@ func (q *Queue) pageIn() pageResult {
 		cost += msgCost(it.msg)
 		body += int64(len(it.msg.Body))
 	}
-	if dense {
+	if dense || byRank {
 		q.mu.ready.pagedBytes -= body // counted at appendRunLocked
 	}
 	pst.mem.Add(cost)

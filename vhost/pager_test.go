@@ -127,21 +127,152 @@ func TestPagingLengthLimited(t *testing.T) {
 	})
 }
 
-// A priority queue keeps its messages in memory (pager.go: a run stands for consecutive
-// enqueue sequences), even past the budget.
-func TestPagingPriorityStaysInMemory(t *testing.T) {
-	d := newDisk(t, Config{MemoryBudget: 1})
-	v := d.v()
-	_, err := v.DeclareQueue(nil, "pq", false, true, false, false, wire.Table{"x-max-priority": int32(3)})
-	must(t, err)
-	for i := range 1000 {
-		publishM(t, v, persistent(t, "", "pq", fmt.Sprint(i), &wire.Properties{Priority: uint8(i % 4)}))
+// wantPriorityOrder checks that bodies (fmt.Sprint(i), priority i%4) come highest
+// priority first, FIFO within a priority, each of 0..n-1 once.
+func wantPriorityOrder(t *testing.T, bodies []string, n int) {
+	t.Helper()
+	if len(bodies) != n {
+		t.Fatalf("%d messages, want %d", len(bodies), n)
 	}
-	if ready, inMem, runs := pagedState(v.Queue("pq")); ready != 1000 || inMem != 1000 || runs != 0 {
-		t.Fatalf("ready %d, in memory %d, runs %d", ready, inMem, runs)
+	k := 0
+	for prio := 3; prio >= 0; prio-- {
+		for i := prio; i < n; i += 4 {
+			if bodies[k] != fmt.Sprint(i) {
+				t.Fatalf("message %d is %q, want %d (priority %d)", k, bodies[k], i, prio)
+			}
+			k++
+		}
 	}
-	got := getAll(t, v, "pq", true)
-	if string(got[0].Msg.Body) != "3" || string(got[len(got)-1].Msg.Body) != "996" {
-		t.Fatalf("first %q last %q: not in priority order", got[0].Msg.Body, got[len(got)-1].Msg.Body)
+}
+
+// A priority queue pages too: a run per priority (runByRank), read back past the other
+// priorities' entries, in priority order.
+func TestPagingPriority(t *testing.T) {
+	const n = 4000
+	publishAll := func(t *testing.T, v *VHost) {
+		for i := range n {
+			publishM(t, v, persistent(t, "", "pq", fmt.Sprint(i), &wire.Properties{Priority: uint8(i % 4)}))
+		}
 	}
+	t.Run("basic.get", func(t *testing.T) {
+		d := newDisk(t, Config{MemoryBudget: 1})
+		v := d.v()
+		_, err := v.DeclareQueue(nil, "pq", false, true, false, false, wire.Table{"x-max-priority": int32(3)})
+		must(t, err)
+		publishAll(t, v)
+		ready, inMem, runs := pagedState(v.Queue("pq"))
+		if ready != n || runs == 0 || inMem > n/2 {
+			t.Fatalf("ready %d, in memory %d, runs %d: want %d ready, most on disk", ready, inMem, runs, n)
+		}
+		// Peek reads runs from the store: the first page is the highest priority's.
+		pr, err := v.Peek("pq", 0, 50)
+		must(t, err)
+		for k, p := range pr.Messages {
+			if want := fmt.Sprint(3 + 4*k); string(p.Msg.Body) != want {
+				t.Fatalf("peek %d: %q, want %s", k, p.Msg.Body, want)
+			}
+		}
+		var bodies []string
+		for _, dl := range getAll(t, v, "pq", true) {
+			bodies = append(bodies, string(dl.Msg.Body))
+		}
+		wantPriorityOrder(t, bodies, n)
+		if mem := d.b.pst.mem.Load(); mem != 0 {
+			t.Fatalf("%d bytes still accounted after everything left", mem)
+		}
+	})
+	t.Run("consumer", func(t *testing.T) {
+		d := newDisk(t, Config{MemoryBudget: 1})
+		v := d.v()
+		_, err := v.DeclareQueue(nil, "pq", false, true, false, false, wire.Table{"x-max-priority": int32(3)})
+		must(t, err)
+		publishAll(t, v)
+		c := newConsumer(-1)
+		_, _, err = v.Consume(nil, "pq", "c", c, false, false, nil)
+		must(t, err)
+		waitFor(t, "every message delivered", func() bool { return len(c.deliveries()) >= n })
+		var bodies []string
+		for _, dl := range c.deliveries() {
+			bodies = append(bodies, string(dl.Msg.Body))
+			dl.Queue.Ack(dl.Entry)
+		}
+		wantPriorityOrder(t, bodies, n)
+	})
+	t.Run("publishing while consuming, memory around the budget", func(t *testing.T) {
+		d := newDisk(t, Config{MemoryBudget: 32 << 10})
+		v := d.v()
+		_, err := v.DeclareQueue(nil, "pq", false, true, false, false, wire.Table{"x-max-priority": int32(3)})
+		must(t, err)
+		pub := func(i int) error {
+			_, err := v.Publish(persistent(t, "", "pq", fmt.Sprintf("%d:%0200d", i, i), &wire.Properties{Priority: uint8(i % 4)}))
+			return err
+		}
+		for i := range n / 2 { // a backlog past the budget first
+			must(t, pub(i))
+		}
+		_, _, runs := pagedState(v.Queue("pq"))
+		sawRuns := runs > 0
+		c := newConsumer(-1)
+		_, _, err = v.Consume(nil, "pq", "c", c, false, false, nil)
+		must(t, err)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := n / 2; i < n; i++ {
+				if err := pub(i); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+		acked := 0
+		deadline := time.Now().Add(20 * time.Second)
+		for acked < n && time.Now().Before(deadline) {
+			if _, _, runs := pagedState(v.Queue("pq")); runs > 0 {
+				sawRuns = true
+			}
+			ds := c.deliveries()
+			for _, dl := range ds[acked:] {
+				dl.Queue.Ack(dl.Entry)
+			}
+			acked = len(ds)
+			time.Sleep(200 * time.Microsecond)
+		}
+		<-done
+		ds := c.deliveries()
+		last := map[int]int{0: -1, 1: -1, 2: -1, 3: -1}
+		seen := map[int]bool{}
+		for k, dl := range ds {
+			var i int
+			if _, err := fmt.Sscanf(string(dl.Msg.Body), "%d:", &i); err != nil {
+				t.Fatal(err)
+			}
+			if seen[i] || i <= last[i%4] {
+				t.Fatalf("delivery %d is message %d: repeated or out of FIFO order within its priority (last %d)", k, i, last[i%4])
+			}
+			seen[i], last[i%4] = true, i
+		}
+		if len(ds) != n {
+			t.Fatalf("%d of %d delivered (paged out at some point: %v)", len(ds), n, sawRuns)
+		}
+		t.Logf("paged out at some point: %v", sawRuns)
+	})
+	t.Run("restart", func(t *testing.T) {
+		d := newDisk(t, Config{MemoryBudget: 1})
+		v := d.v()
+		_, err := v.DeclareQueue(nil, "pq", false, true, false, false, wire.Table{"x-max-priority": int32(3)})
+		must(t, err)
+		publishAll(t, v)
+		v = d.restart()
+		seen := map[string]bool{}
+		for _, dl := range getAll(t, v, "pq", true) {
+			if seen[string(dl.Msg.Body)] {
+				t.Fatalf("%q twice after a restart", dl.Msg.Body)
+			}
+			seen[string(dl.Msg.Body)] = true
+		}
+		if len(seen) != n {
+			t.Fatalf("%d of %d after a restart", len(seen), n)
+		}
+	})
 }

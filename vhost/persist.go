@@ -283,9 +283,9 @@ func (p *Publisher) reserve(m *Message, w Waiter, token uint64) (pending bool) {
 		q.mu.seq++
 		rv := resv{seq: q.mu.seq, gen: q.mu.gen, ok: true}
 		r.b.Enqueue(q.mu.ix, rv.seq, id)
-		if q.pagesOutLocked(over, tail) { // a priority queue keeps its messages in memory (pager.go)
+		if q.pagesOutLocked(m, rv.seq, over, tail) {
 			rv.paged = true
-			q.appendRunLocked(rv.seq, int64(len(m.Body)))
+			q.appendRunLocked(rv.seq, m)
 		}
 		p.res[i] = rv
 		n++

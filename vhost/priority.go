@@ -14,6 +14,12 @@ package vhost
 // lower-priority message behind a live higher-priority one stays, and counts, until it
 // reaches the head (checked on 3.10.8 by conformance's
 // x-max-priority/ttl-expires-at-the-head-only, and the same code is in 3.13.7).
+//
+// A priority queue pages like other queues (pager.go): a message paged out joins the run
+// at the tail of its priority, a run that stands for its priority's entries in its range
+// (item.runByRank). After a restart the recovered backlog is one run at the head (its
+// priorities are unknown until read); paging it in sorts its messages into their
+// priorities, and nothing is delivered before it is all in memory.
 
 // rank is m's place class in q's ready list: 255 - its capped priority in a priority
 // queue, 0 in any other.

@@ -2,16 +2,17 @@ package vhost
 
 // item is one message instance in a queue's ready list, or a run of messages kept on disk
 // only (pager.go). A run has msg == nil and stands for the stored entries with seq in
-// [seq, runEnd()], n of them: all of them when the run is dense (n == runEnd-seq+1),
-// otherwise (recovered from disk) whatever entries the store has in that range.
+// [seq, runEnd()], n of them: all of them when the run is dense (n == runEnd-seq+1);
+// those of its rank when it is a priority queue's run (runByRank); otherwise (recovered
+// from disk) whatever entries the store has in that range.
 type item struct {
 	msg         *Message // nil for a run
 	seq         uint64   // enqueue sequence within the queue: the message's place in line
 	expires     int64    // wall-clock Unix nanoseconds after which it expires; 0 = never. A run: its last seq
 	n           uint32   // a run: how many messages it stands for
-	redelivered bool
-	rank        uint8  // a priority queue: 255 - the message's priority (lower goes first); 0 otherwise
-	returns     uint16 // a quorum queue: times it came back unacknowledged (x-delivery-limit, quorum.go)
+	redelivered bool     // a message: delivered before. A run: it is a priority queue's run (runByRank)
+	rank        uint8    // a priority queue: 255 - the message's priority (lower goes first); 0 otherwise
+	returns     uint16   // a quorum queue: times it came back unacknowledged (x-delivery-limit, quorum.go)
 }
 
 // before reports whether a goes before b in a ready list: by rank, then by seq.
@@ -34,7 +35,11 @@ func compareItems(a, b item) int {
 
 func (it *item) isRun() bool    { return it.msg == nil }
 func (it *item) runEnd() uint64 { return uint64(it.expires) }
-func (it *item) runDense() bool { return uint64(it.n) == it.runEnd()-it.seq+1 }
+func (it *item) runDense() bool { return !it.redelivered && uint64(it.n) == it.runEnd()-it.seq+1 }
+
+// runByRank reports whether a run is a priority queue's: it stands for the stored entries
+// in its range whose message has its rank (other ranks' entries are interleaved there).
+func (it *item) runByRank() bool { return it.msg == nil && it.redelivered }
 
 // lastSeq is the highest seq the element stands for.
 func (it *item) lastSeq() uint64 {
@@ -54,9 +59,13 @@ type ring struct {
 	head  int    // index of the first element
 	n     int    // number of elements
 	bytes int64  // body bytes of the in-memory messages (runs count 0): x-max-length-bytes
-	// pagedBytes is the body bytes of the messages in dense runs (appended at run time,
-	// Queue.appendRunLocked); a sparse run (recovered) counts once paged in.
+	// pagedBytes is the body bytes of the messages in runs appended at run time
+	// (Queue.appendRunLocked); a recovered run's count once paged in.
 	pagedBytes int64
+	// memSeq is the last seq reserved for a stored message that stays in memory: a
+	// priority queue's run extends only if no such message came after its last entry, so
+	// that every entry of its rank in its range is its own (Queue.appendRunLocked).
+	memSeq uint64
 }
 
 // size is the body size an element adds to ring.bytes.
@@ -108,6 +117,21 @@ func (r *ring) insert(it item) {
 		return
 	}
 	r.insertSorted(it)
+}
+
+// rankEnd returns the index of the first element whose rank is above rank (len if none):
+// where a priority queue's element of that rank with the highest seq goes.
+func (r *ring) rankEnd(rank uint8) int {
+	lo, hi := 0, r.n
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if r.at(mid).rank <= rank {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo
 }
 
 // firstRun returns the index of the first run, -1 if there is none.
