@@ -213,6 +213,11 @@ func tid(id string) string { return fmt.Sprintf(`[data-testid=%q]`, id) }
 // visit opens a page from the navigation bar (or a hash) and waits for its first load.
 func (b *browser) visit(t *testing.T, hash, page string) {
 	t.Helper()
+	if eval[string](t, b, `location.hash`) == hash {
+		// Setting the same hash again changes nothing: go through another page so
+		// that this one is drawn afresh.
+		b.visit(t, "#/nowhere", "")
+	}
 	b.run(t, "go to "+hash, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.hash = %q`, hash)))
 	b.waitFor(t, page+" loaded", fmt.Sprintf(`(m => m.dataset.hash === %q && m.dataset.page === %q && !m.hasAttribute('aria-busy'))(document.getElementById('main'))`, hash, page))
 	if msg := b.text(t, "#page-error"); msg != "" {
@@ -346,6 +351,7 @@ func TestUI(t *testing.T) {
 		if !isErr || !strings.Contains(msg, "Login failed") {
 			t.Fatalf("login status %q (error %v), want a Login failed error", msg, isErr)
 		}
+		b.shot(t, "login-refused")
 	})
 
 	step("login", func(t *testing.T) {
@@ -405,6 +411,7 @@ func TestUI(t *testing.T) {
 		if msg, isErr := b.status(t, "queue-declare-status"); !isErr || !strings.Contains(msg, "x-max-length") {
 			t.Fatalf("declare with a bad argument says %q (error %v), want the API's error", msg, isErr)
 		}
+		b.shot(t, "declare-refused")
 		b.fill(t, map[string]string{"queue-name": "ui.q1", "queue-args": "x-max-length = 100\nx-queue-mode = lazy"})
 		b.click(t, "queue-declare-submit")
 		b.wantStatus(t, "queue-declare-status", "Queue ui.q1 declared.")
@@ -469,6 +476,9 @@ func TestUI(t *testing.T) {
 			t.Fatalf("basic.get: %v %v", ok, err)
 		}
 		b.visit(t, "#/queues/%2F/ui.q1", "queues")
+		if r, u := b.text(t, tid("count-ready")), b.text(t, tid("count-unacked")); r != "2" || u != "1" {
+			t.Errorf("queue page counts %s ready and %s unacked, want 2 and 1", r, u)
+		}
 		b.click(t, "peek-button")
 		b.waitFor(t, "three peeked messages", `document.querySelectorAll('[data-testid=peek-message]').length === 3`)
 		// Each message is one line until opened: its summary shows the payload's start.
@@ -490,6 +500,7 @@ func TestUI(t *testing.T) {
 				t.Errorf("%s shows %q, want %q", sel, got, want)
 			}
 		}
+		b.shot(t, "peek")
 		for _, want := range []string{"abc", "n", "7"} {
 			if got := b.text(t, first+tid("message-headers")); !strings.Contains(got, want) {
 				t.Errorf("headers %q lack %q", got, want)
@@ -566,6 +577,7 @@ func TestUI(t *testing.T) {
 		b.fill(t, map[string]string{"xpublish-routing-key": "nowhere"})
 		b.click(t, "xpublish-submit")
 		b.waitFor(t, "unroutable", `document.querySelector('[data-testid=xpublish-status]').textContent.includes('not routed')`)
+		b.shot(t, "exchange-bound")
 
 		// The queue page lists the binding from ui.x; unbind it there.
 		b.visit(t, "#/queues/%2F/ui.q1", "queues")

@@ -186,7 +186,8 @@ async function onLogin(ev) {
     $('login-pass').value = '';
   } catch (e) {
     api.logout();
-    showLogin(e.status === 401 ? `Login failed: ${e.reason || 'wrong username or password'}` : errorText(e));
+    const why = !e.reason || e.reason === 'Login failed' ? 'wrong username or password.' : e.reason;
+    showLogin(e.status === 401 ? `Login failed: ${why}` : errorText(e));
   } finally {
     button.disabled = false;
   }
@@ -206,6 +207,14 @@ function start() {
     // A queue or exchange page belongs to its own vhost: go to the list instead.
     if (route && route.path.length > 1) app.go(`#/${route.path[0]}`);
     else show();
+  });
+  // A link to the page on show (a nav link clicked again) redraws it from scratch.
+  document.addEventListener('click', (ev) => {
+    const a = ev.target.closest && ev.target.closest('a[href^="#"]');
+    if (a && a.getAttribute('href') === location.hash && api.session()) {
+      ev.preventDefault();
+      show();
+    }
   });
   window.addEventListener('hashchange', () => {
     if (api.session()) show();

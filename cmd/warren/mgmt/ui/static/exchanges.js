@@ -87,7 +87,7 @@ export function mountExchange(root, [vhost, name], app) {
 
   const deleteSt = h('p', { class: 'status', testid: 'exchange-delete-status', 'aria-live': 'polite' });
   root.append(
-    h('p', { class: 'crumbs' }, h('a', { href: '#/exchanges' }, 'Exchanges'), ' / ', vhost),
+    h('p', { class: 'crumbs' }, h('a', { href: '#/exchanges' }, 'Exchanges'), ' › virtual host ', h('span', { class: 'mono' }, vhost)),
     h('h1', {}, 'Exchange ', h('span', { class: 'mono', testid: 'exchange-title' }, title)),
     msg,
     h('section', {}, h('h2', {}, 'Details'), details),

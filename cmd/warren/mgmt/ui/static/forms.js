@@ -35,7 +35,7 @@ export function publishForm({ vhost, exchange, fixedKey, prefix, onDone }) {
   const form = h('form', { class: 'form', testid: `${prefix}-form`, novalidate: true },
     fixedKey === undefined ? field('Routing key', key) : h('p', { class: 'muted' },
       'Published to the default exchange with the queue\'s name as the routing key.'),
-    h('div', { class: 'row' }, field('Delivery mode', mode), field('Payload encoding', encoding)),
+    h('div', { class: 'row narrow' }, field('Delivery mode', mode), field('Payload encoding', encoding)),
     h('div', { class: 'row' }, headers.el, props.el),
     field('Payload', payload),
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', testid: `${prefix}-submit` }, 'Publish message')),
@@ -67,6 +67,7 @@ export function bindingForm({ vhost, source, queue, prefix, suggest, onDone }) {
   const other = h('input', { testid: `${prefix}-name`, autocomplete: 'off', required: true });
   const key = h('input', { testid: `${prefix}-routing-key`, autocomplete: 'off' });
   const a = argsField('Arguments', `${prefix}-args`, 'For a headers exchange: x-match = all, then the headers to match.');
+  a.ta.placeholder = 'x-match = all';
   const st = h('p', { class: 'status', testid: `${prefix}-status`, 'aria-live': 'polite' });
   const form = h('form', { class: 'form', testid: `${prefix}-form`, novalidate: true },
     h('div', { class: 'row' },

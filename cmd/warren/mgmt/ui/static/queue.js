@@ -55,7 +55,7 @@ export function mount(root, [vhost, name], app) {
       off + n < total && h('button', { type: 'button', testid: 'peek-next', onclick: () => { peekOffset.value = String(off + n); runPeek(); } }, 'Next'));
     return `${num(r.messages_unacknowledged)} unacked and ${num(r.messages_ready)} ready` +
       (r.messages_paged_out ? ` (${num(r.messages_paged_out)} paged out)` : '') +
-      (n ? `; showing positions ${off}–${off + n - 1}, unacked first.` : '.');
+      (n === 1 ? `; showing position ${off}.` : n ? `; showing positions ${off}–${off + n - 1}, unacked first.` : '.');
   }
   const runPeek = () => submitting(peekForm, peekSt, peek);
   peekForm.addEventListener('submit', (ev) => {
@@ -88,7 +88,7 @@ export function mount(root, [vhost, name], app) {
   });
 
   root.append(
-    h('p', { class: 'crumbs' }, h('a', { href: '#/queues' }, 'Queues'), ' / ', vhost),
+    h('p', { class: 'crumbs' }, h('a', { href: '#/queues' }, 'Queues'), ' › virtual host ', h('span', { class: 'mono' }, vhost)),
     h('h1', {}, 'Queue ', h('span', { class: 'mono', testid: 'queue-title' }, name)),
     h('div', { class: 'split' },
       h('section', {}, h('h2', {}, 'Messages'), counts),
