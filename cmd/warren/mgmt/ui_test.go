@@ -518,6 +518,34 @@ func TestUI(t *testing.T) {
 		}
 	})
 
+	step("sort the queue list", func(t *testing.T) {
+		b.visit(t, "#/queues", "queues")
+		order := func() string {
+			return eval[string](t, b, `[...document.querySelectorAll('[data-testid=queues-table] tbody tr')].map(r => r.dataset.key).join(' ')`)
+		}
+		sortBy := func(label string) {
+			b.run(t, "sort by "+label, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
+				`[...document.querySelectorAll('[data-testid=queues-table-sort]')].find(b => b.textContent.startsWith(%q)).click()`, label)))
+		}
+		sortBy("Total") // largest first
+		if got := order(); got != "//ui.q1 //ui.consumed" {
+			t.Errorf("by total: %q", got)
+		}
+		sortBy("Total")
+		if got := order(); got != "//ui.consumed //ui.q1" {
+			t.Errorf("by total, again: %q", got)
+		}
+		if got := eval[string](t, b, `document.querySelector('[data-testid=queues-table] th[aria-sort]').getAttribute('aria-sort')`); got != "ascending" {
+			t.Errorf("aria-sort %q", got)
+		}
+		// The order survives the 5-second redraw: a redraw from the page's own data.
+		b.run(t, "redraw", chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-testid=queues-filter]').dispatchEvent(new Event('input'))`))
+		if got := order(); got != "//ui.consumed //ui.q1" {
+			t.Errorf("after a redraw: %q", got)
+		}
+		b.visit(t, "#/queues/%2F/ui.q1", "queues")
+	})
+
 	step("get with requeue", func(t *testing.T) {
 		b.open(t, "get-form")
 		b.click(t, "get-button")

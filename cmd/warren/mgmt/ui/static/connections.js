@@ -29,15 +29,15 @@ export function mountConnections(root, _params, app) {
       cols: [
         { label: 'Name', cell: (c) => (c.client_properties?.connection_name
           ? [h('span', {}, value(c.client_properties.connection_name)), h('br'), h('small', { class: 'mono muted' }, c.name)]
-          : h('span', { class: 'mono' }, c.name)) },
-        !app.vhost && { label: 'Virtual host', cell: (c) => c.vhost },
-        { label: 'User', cell: (c) => c.user },
-        { label: 'State', cell: (c) => h('span', { class: `state ${c.state}` }, c.state) },
-        { label: 'Client', cell: client },
+          : h('span', { class: 'mono' }, c.name)), sort: (c) => c.client_properties?.connection_name || c.name },
+        !app.vhost && { label: 'Virtual host', cell: (c) => c.vhost, sort: (c) => c.vhost },
+        { label: 'User', cell: (c) => c.user, sort: (c) => c.user },
+        { label: 'State', cell: (c) => h('span', { class: `state ${c.state}` }, c.state), sort: (c) => c.state },
+        { label: 'Client', cell: client, sort: client },
         { label: 'Protocol', cell: (c) => h('span', { class: 'nowrap' }, c.protocol + (c.ssl ? ' / TLS' : '')) },
-        { label: 'Channels', num: true, cell: (c) => num(c.channels) },
+        { label: 'Channels', num: true, cell: (c) => num(c.channels), sort: (c) => c.channels },
         { label: 'Heartbeat', num: true, cell: (c) => (c.timeout ? `${c.timeout}s` : 'off') },
-        { label: 'Connected', cell: (c) => h('span', { class: 'nowrap', title: time(c.connected_at) }, since(Date.now() - c.connected_at), ' ago') },
+        { label: 'Connected', cell: (c) => h('span', { class: 'nowrap', title: time(c.connected_at) }, since(Date.now() - c.connected_at), ' ago'), sort: (c) => -c.connected_at },
         { label: 'Actions', cell: (c) => confirmButton({
           label: 'Close', confirm: 'Close this connection?', testid: 'close-connection',
           run: async () => {
@@ -86,9 +86,9 @@ export function mountChannels(root, _params, app) {
         { label: 'User', cell: (c) => c.user },
         { label: 'Mode', cell: mode },
         { label: 'State', cell: (c) => h('span', { class: `state ${c.state}` }, c.state) },
-        { label: 'Consumers', num: true, cell: (c) => num(c.consumer_count) },
+        { label: 'Consumers', num: true, cell: (c) => num(c.consumer_count), sort: (c) => c.consumer_count },
         { label: 'Prefetch', num: true, cell: (c) => (c.prefetch_count ? num(c.prefetch_count) : c.global_prefetch_count ? `${num(c.global_prefetch_count)} (global)` : 'none') },
-        { label: 'Unacked', num: true, cell: (c) => num(c.messages_unacknowledged) },
+        { label: 'Unacked', num: true, cell: (c) => num(c.messages_unacknowledged), sort: (c) => c.messages_unacknowledged },
         { label: 'Unconfirmed', num: true, cell: (c) => num(c.messages_unconfirmed) },
       ].filter(Boolean),
     }));

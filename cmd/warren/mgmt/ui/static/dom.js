@@ -80,18 +80,50 @@ export function value(v) {
   return typeof v === 'string' ? v : JSON.stringify(v);
 }
 
-// table renders rows under headed columns. cols: [{label, cell(row), num, testid}].
+// sorts remembers each table's sort column (by label) and direction, across redraws.
+const sorts = new Map();
+
+function compare(a, b) {
+  if (a === b) return 0;
+  if (a === undefined || a === null) return 1;
+  if (b === undefined || b === null) return -1;
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  return String(a).localeCompare(String(b), 'en', { numeric: true });
+}
+
+// table renders rows under headed columns. cols: [{label, cell(row), num, sort(row)}];
+// a column with sort has a header button that sorts by it (again: the other way).
 // key(row) names a row for tests (data-key). empty: the text for no rows.
-export function table({ testid, caption, cols, rows, key, empty = 'Nothing to show.', limit = 500 }) {
+export function table(opts) {
+  const { testid, caption, cols, key, empty = 'Nothing to show.', limit = 500 } = opts;
+  let rows = opts.rows;
   if (!rows.length) return h('p', { class: 'empty', testid: testid && `${testid}-empty` }, empty);
+  const st = sorts.get(testid);
+  const sortCol = st && cols.find((c) => c.label === st.label && c.sort);
+  if (sortCol) rows = [...rows].sort((a, b) => st.dir * compare(sortCol.sort(a), sortCol.sort(b)));
   const shown = rows.slice(0, limit);
-  return h('div', { class: 'table-wrap' },
+  let wrap = null;
+  const header = (c) => {
+    if (!c.sort) return h('th', { scope: 'col', class: c.num ? 'num' : null }, c.label);
+    const on = sortCol === c;
+    return h('th', { scope: 'col', class: c.num ? 'num' : null, 'aria-sort': on ? (st.dir > 0 ? 'ascending' : 'descending') : null },
+      h('button', { type: 'button', class: 'sort', testid: testid && `${testid}-sort`, onclick: () => {
+        // Numbers sort largest first on the first click, names A to Z.
+        const dir = on ? -st.dir : c.num ? -1 : 1;
+        sorts.set(testid, { label: c.label, dir });
+        const again = table(opts);
+        wrap.replaceWith(again);
+        again.querySelector('th[aria-sort] button')?.focus();
+      } }, c.label, h('span', { class: 'arrow', 'aria-hidden': 'true' }, on ? (st.dir > 0 ? ' ▲' : ' ▼') : '')));
+  };
+  wrap = h('div', { class: 'table-wrap' },
     h('table', { testid },
       caption && h('caption', {}, caption),
-      h('thead', {}, h('tr', {}, cols.map((c) => h('th', { scope: 'col', class: c.num ? 'num' : null }, c.label)))),
+      h('thead', {}, h('tr', {}, cols.map(header))),
       h('tbody', {}, shown.map((r) => h('tr', { 'data-key': key ? key(r) : null },
         cols.map((c) => h('td', { class: c.num ? 'num' : null }, c.cell(r))))))),
     rows.length > shown.length && h('p', { class: 'note' }, `Showing ${shown.length} of ${num(rows.length)}; narrow the filter to see the rest.`));
+  return wrap;
 }
 
 // kv renders a definition list of [label, value] pairs, skipping empty values.

@@ -51,12 +51,12 @@ export function mountList(root, _params, app) {
       testid: 'exchanges-table', empty: 'No exchanges.', key: (x) => `${x.vhost}/${x.name}`,
       rows: rows.filter((x) => filter.match(x.name || 'amq.default')),
       cols: [
-        !app.vhost && { label: 'Virtual host', cell: (x) => x.vhost },
-        { label: 'Name', cell: (x) => h('a', { href: exchangeHref(x.vhost, x.name) }, exchangeLabel(x.name)) },
-        { label: 'Type', cell: (x) => x.type },
+        !app.vhost && { label: 'Virtual host', cell: (x) => x.vhost, sort: (x) => x.vhost },
+        { label: 'Name', cell: (x) => h('a', { href: exchangeHref(x.vhost, x.name) }, exchangeLabel(x.name)), sort: (x) => x.name },
+        { label: 'Type', cell: (x) => x.type, sort: (x) => x.type },
         { label: 'Features', cell: features },
-        stats && { label: 'Rate in', num: true, cell: (x) => rate(x.message_stats?.publish_in_details) },
-        stats && { label: 'Rate out', num: true, cell: (x) => rate(x.message_stats?.publish_out_details) },
+        stats && { label: 'Rate in', num: true, cell: (x) => rate(x.message_stats?.publish_in_details), sort: (x) => x.message_stats?.publish_in_details?.rate },
+        stats && { label: 'Rate out', num: true, cell: (x) => rate(x.message_stats?.publish_out_details), sort: (x) => x.message_stats?.publish_out_details?.rate },
       ].filter(Boolean),
     }));
   }
