@@ -203,7 +203,9 @@ func (v *VHost) declareQueue(o *Owner, name string, passive, durable, exclusive,
 	}
 	q.mu.unacked = make(map[uint64]pending)
 	q.mu.consumers.single = opts.single
+	q.mu.Lock() // touchLocked may arm the x-expires timer, whose tick takes q.mu
 	q.touchLocked()
+	q.mu.Unlock()
 	if durable && v.pst != nil {
 		q.sid = v.pst.nextID.Add(1)
 		q.mu.ix = indexName(v.pst.nextID.Add(1))
