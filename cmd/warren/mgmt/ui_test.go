@@ -435,6 +435,12 @@ func TestUI(t *testing.T) {
 	step("publish from the UI", func(t *testing.T) {
 		b.visit(t, "#/queues/%2F/ui.q1", "queues")
 		b.open(t, "qpublish-form")
+		// A property the API refuses: its reason, and nothing published.
+		b.fill(t, map[string]string{"qpublish-payload": "refused", "qpublish-properties": "colour = red"})
+		b.click(t, "qpublish-submit")
+		if msg, isErr := b.status(t, "qpublish-status"); !isErr || !strings.Contains(msg, "bad_property,colour") {
+			t.Fatalf("publish with a bad property says %q (error %v), want the API's error", msg, isErr)
+		}
 		b.fill(t, map[string]string{
 			"qpublish-payload":    "hello from the UI",
 			"qpublish-headers":    "x-test = 1\nx-who = browser",

@@ -95,7 +95,9 @@ async function tick(force) {
   }
 }
 
-async function show() {
+// show draws the page the hash names. moved: the user went there (a link, back or
+// forward), so the view starts at the top with the focus on the new content.
+async function show(moved) {
   stop();
   const main = $('main');
   main.replaceChildren();
@@ -119,6 +121,10 @@ async function show() {
   // aria-busy until the first load ends: screen readers wait, and so do the tests.
   main.setAttribute('aria-busy', 'true');
   const c = current;
+  if (moved) {
+    window.scrollTo(0, 0);
+    main.focus({ preventScroll: true });
+  }
   await tick(true);
   if (c === current) main.removeAttribute('aria-busy');
 }
@@ -217,7 +223,7 @@ function start() {
     }
   });
   window.addEventListener('hashchange', () => {
-    if (api.session()) show();
+    if (api.session()) show(true);
   });
   window.addEventListener('warren:unauthorized', () => {
     api.logout();
