@@ -403,6 +403,28 @@ func TestUI(t *testing.T) {
 		b.visit(t, "#/nowhere", "")
 	})
 
+	step("close a connection", func(t *testing.T) {
+		doomed := e.dial("ui-doomed")
+		closed := doomed.NotifyClose(make(chan *amqp091.Error, 1))
+		b.visit(t, "#/connections", "connections")
+		row := `[...document.querySelectorAll('[data-testid=connections-table] tr[data-key]')].find(r => r.innerText.includes('ui-doomed'))`
+		b.waitFor(t, "the connection's row", row+` !== undefined`)
+		b.run(t, "close it", chromedp.Evaluate[chromedp.Void](row+`.querySelector('[data-testid=close-connection]').click()`))
+		b.run(t, "confirm", chromedp.Evaluate[chromedp.Void](row+`.querySelector('[data-testid=close-connection-confirm]').click()`))
+		select {
+		case err := <-closed:
+			if err == nil || err.Code != amqp091.ConnectionForced {
+				t.Fatalf("closed with %v, want 320 CONNECTION_FORCED", err)
+			}
+		case <-time.After(stepTimeout):
+			t.Fatal("the connection is still open")
+		}
+		b.waitFor(t, "the row gone", row+` === undefined`)
+		if got := b.text(t, tid("connections-table")); !strings.Contains(got, "ui-test-client") {
+			t.Fatalf("the other connection is gone too: %q", got)
+		}
+	})
+
 	step("declare queue", func(t *testing.T) {
 		b.visit(t, "#/queues", "queues")
 		// A refused declare shows the API's reason and declares nothing.
