@@ -172,8 +172,7 @@ var policyChecks = []Check{
 			q := e.DeclareQueue(ch)
 			e.setPolicy(e.Name("policy"), 1, "queues", map[string]any{"max-length": 1}, q)
 			e.setPolicy(e.Name("policy"), 5, "all", map[string]any{"max-length": 3}, q)
-			// Let both reach the queue, then publish past both limits.
-			time.Sleep(50 * time.Millisecond)
+			e.Inspect(q) // barrier: RabbitMQ's queue process has taken the policy change
 			e.publishN(ch, q, "1", "2", "3", "4", "5")
 			e.readyEventually(q, 3)
 			return nil
@@ -187,7 +186,8 @@ var policyChecks = []Check{
 			small := e.declareWith(ch, amqp.Table{"x-max-length": int32(1)})
 			large := e.declareWith(ch, amqp.Table{"x-max-length": int32(10)})
 			e.setPolicy(e.Name("policy"), 0, "queues", map[string]any{"max-length": 2}, small, large)
-			time.Sleep(50 * time.Millisecond)
+			e.Inspect(small)
+			e.Inspect(large)
 			e.publishN(ch, small, "1", "2", "3")
 			e.publishN(ch, large, "1", "2", "3")
 			e.readyEventually(small, 1)
@@ -197,7 +197,7 @@ var policyChecks = []Check{
 			polDLX, polDLQ := e.deadLetterPair(ch)
 			q := e.declareWith(ch, amqp.Table{"x-dead-letter-exchange": argDLX})
 			e.setPolicy(e.Name("policy"), 0, "queues", map[string]any{"dead-letter-exchange": polDLX}, q)
-			time.Sleep(50 * time.Millisecond)
+			e.Inspect(q)
 			e.publishN(ch, q, "m")
 			m, ok, err := ch.Get(q, false)
 			e.Must(err, "basic.get")
@@ -221,7 +221,7 @@ var policyChecks = []Check{
 			q := e.DeclareQueue(ch)
 			e.publishN(ch, q, "m")
 			e.setPolicy(e.Name("policy"), 0, "queues", map[string]any{"dead-letter-exchange": dlx, "dead-letter-routing-key": "rk"}, q)
-			time.Sleep(50 * time.Millisecond)
+			e.Inspect(q)
 			m, ok, err := ch.Get(q, false)
 			e.Must(err, "basic.get")
 			if !ok {
@@ -242,15 +242,15 @@ var policyChecks = []Check{
 		Rule: "rabbit_amqqueue_process: a message's expiry is fixed when it is enqueued (message_properties/3), so a message-ttl policy set later expires messages published after it, not those already queued (observed on RabbitMQ 3.10.8)",
 		Run: func(e *Env) error {
 			ch := e.Channel()
-			q := e.DeclareQueue(ch)
-			e.publishN(ch, q, "old")
-			e.setPolicy(e.Name("policy"), 0, "queues", map[string]any{"message-ttl": 50}, q)
-			time.Sleep(50 * time.Millisecond)
-			e.publishN(ch, q, "new1", "new2")
-			time.Sleep(200 * time.Millisecond)
-			// Only the head expires (classic queues): "old" has no expiry and holds the others back.
-			if got := e.Drain(q); strings.Join(got, ",") != "old" {
-				return fmt.Errorf("queue holds %v, want [old]", got)
+			before, after := e.DeclareQueue(ch), e.DeclareQueue(ch)
+			e.publishN(ch, before, "old")
+			e.setPolicy(e.Name("policy"), 0, "queues", map[string]any{"message-ttl": 50}, before, after)
+			e.Inspect(after)
+			e.publishN(ch, after, "new")
+			// Once "new" has expired, "old" has been queued longer than the TTL too.
+			e.readyEventually(after, 0)
+			if got := e.Drain(before); strings.Join(got, ",") != "old" {
+				return fmt.Errorf("queue %s holds %v, want [old]: a message queued before the policy must keep no expiry", before, got)
 			}
 			return nil
 		},
