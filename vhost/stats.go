@@ -25,10 +25,13 @@ type queueCounters struct {
 }
 
 // exchangeCounters are an exchange's counters; atomic (publishers route concurrently under
-// VHost.mu's read lock).
+// VHost.mu's read lock). Padded to a cache line of their own, so that their writes do not
+// evict the exchange's routing fields, which every publish reads, from other cores' caches.
 type exchangeCounters struct {
+	_   [64]byte
 	in  atomic.Uint64 // messages published to the exchange, routed or not
 	out atomic.Uint64 // queue deliveries those publishes made (a message routed to two queues counts 2)
+	_   [48]byte
 }
 
 // MessageCounts are the counters of a queue (Publish to Ack) or an exchange (PublishIn,
