@@ -123,6 +123,13 @@ func TestDefinitionsPolicies(t *testing.T) {
 	if ps, _ := d["policies"].([]any); len(ps) != 2 {
 		t.Fatalf("vhost export: %v", d["policies"])
 	}
+	// A RabbitMQ 3.x export's mirroring and federation keys are dropped; other keys stay.
+	ha := `{"policies":[{"vhost":"/","name":"ha","pattern":".*","definition":{"ha-mode":"all","ha-sync-mode":"automatic"}},` +
+		`{"vhost":"/","name":"mixed","pattern":"^m","definition":{"ha-mode":"all","federation-upstream-set":"all","message-ttl":5}}]}`
+	e.want(e.do("POST", "/api/definitions", ha), 204, "")
+	e.want(e.do("GET", "/api/policies/%2F/ha", ""), 404, "")
+	e.want(e.do("GET", "/api/policies/%2F/mixed", ""), 200,
+		`{"apply-to":"all","definition":{"message-ttl":5},"name":"mixed","pattern":"^m","priority":0,"vhost":"/"}`)
 	bad := `{"policies":[{"vhost":"/","name":"b","pattern":"x","definition":{"max-length":-1}}]}`
 	e.want(e.do("POST", "/api/definitions", bad), 400,
 		`{"error":"bad_request","reason":"Validation failed\n\n-1 is not a valid maximum length\n (//b)"}`)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -20,7 +21,8 @@ import (
 //
 // Policies are exported and imported as RabbitMQ does (rabbit_definitions:add_policy/3:
 // priority 0 and apply-to "all" when absent; a refused one stops the import with its text
-// and " (vhost/name)"). Runtime parameters and global parameters are exported empty and
+// and " (vhost/name)"), except that keys of RabbitMQ features warren lacks (ha-mode,
+// federation-upstream, …: foreignPolicyKeys) are dropped with a warning. Runtime parameters and global parameters are exported empty and
 // skipped on import with a warning in the log.
 // Vhost limits are the exception: RabbitMQ keeps them as "vhost-limits" parameters, and
 // so they are exported and imported (api_limits.go).
@@ -259,7 +261,7 @@ func ImportDefinitions(b *vhost.Broker, data []byte, opts ImportOptions) error {
 		}
 	}
 	for _, p := range d.Policies {
-		if err := importPolicy(b, vhostOf, p); err != nil {
+		if err := importPolicy(b, vhostOf, p, opts.Logger); err != nil {
 			return err
 		}
 	}
@@ -328,8 +330,21 @@ func ImportDefinitions(b *vhost.Broker, data []byte, opts ImportOptions) error {
 	return nil
 }
 
+// foreignPolicyKeys are policy keys RabbitMQ (3.x, or its plugins) accepts and warren has no
+// feature for: classic queue mirroring (removed in RabbitMQ 4.0), federation, streams,
+// quorum queue memory limits (removed in 4.0) and queue placement. The API refuses them
+// ("not recognised", vhost/policy.go); an import drops them from a policy with a warning, so
+// that a file exported from a RabbitMQ 3.x node imports without edits.
+var foreignPolicyKeys = map[string]bool{
+	"ha-mode": true, "ha-params": true, "ha-sync-mode": true, "ha-sync-batch-size": true,
+	"ha-promote-on-shutdown": true, "ha-promote-on-failure": true, "queue-master-locator": true,
+	"queue-leader-locator": true, "federation-upstream": true, "federation-upstream-set": true,
+	"max-age": true, "stream-max-segment-size-bytes": true, "initial-cluster-size": true,
+	"max-in-memory-length": true, "max-in-memory-bytes": true,
+}
+
 // importPolicy sets one policy of a definitions file (rabbit_definitions:add_policy/3).
-func importPolicy(b *vhost.Broker, vhostOf func(string) string, p map[string]any) error {
+func importPolicy(b *vhost.Broker, vhostOf func(string) string, p map[string]any, log zerolog.Logger) error {
 	vh, _ := p["vhost"].(string)
 	vh = vhostOf(vh)
 	name, ok := p["name"].(string)
@@ -340,7 +355,28 @@ func importPolicy(b *vhost.Broker, vhostOf func(string) string, p map[string]any
 	if v == nil {
 		return fmt.Errorf("%w: '%s'", vhost.ErrNoVHost, vh)
 	}
-	in := vhost.PolicyInput{Pattern: p["pattern"], Definition: p["definition"], ApplyTo: "all", HasApplyTo: true}
+	def := p["definition"]
+	if m, ok := def.(map[string]any); ok {
+		kept := make(map[string]any, len(m))
+		var dropped []string
+		for k, v := range m {
+			if foreignPolicyKeys[k] {
+				dropped = append(dropped, k)
+			} else {
+				kept[k] = v
+			}
+		}
+		if len(dropped) > 0 {
+			slices.Sort(dropped)
+			if len(kept) == 0 {
+				log.Warn().Str("vhost", vh).Str("policy", name).Strs("keys", dropped).Msg("definitions: policy skipped: warren has no feature for its keys")
+				return nil
+			}
+			log.Warn().Str("vhost", vh).Str("policy", name).Strs("keys", dropped).Msg("definitions: policy keys dropped: warren has no feature for them")
+			def = kept
+		}
+	}
+	in := vhost.PolicyInput{Pattern: p["pattern"], Definition: def, ApplyTo: "all", HasApplyTo: true}
 	in.Priority, in.HasPriority = p["priority"]
 	if a, ok := p["apply-to"]; ok {
 		in.ApplyTo = a
