@@ -104,4 +104,21 @@ func TestMessageCounts(t *testing.T) {
 	if x, _ := v.ExchangeStats("px"); x.Counts != wantX["px"] {
 		t.Errorf("ExchangeStats(px) %+v", x.Counts)
 	}
+
+	// Through an exchange-to-exchange binding the publish counts for the exchange it was
+	// published to; the one behind it counts nothing (RabbitMQ 3.10.8 likewise).
+	must(t, v.DeclareExchange("front", "fanout", false, false, false, false, nil))
+	must(t, v.DeclareExchange("back", "fanout", false, false, false, false, nil))
+	must(t, v.BindExchange("back", "front", "", nil))
+	declareQ(t, v, o, "e2e")
+	must(t, v.BindQueue(o, "e2e", "back", "", nil))
+	publish(t, v, "front", "", "m", nil)
+	for name, w := range map[string]MessageCounts{"front": {PublishIn: 1, PublishOut: 1}, "back": {}} {
+		if x, _ := v.ExchangeStats(name); x.Counts != w {
+			t.Errorf("exchange %s: %+v, want %+v", name, x.Counts, w)
+		}
+	}
+	if q, _ := v.QueueStats("e2e"); q.Counts != (MessageCounts{Publish: 1}) {
+		t.Errorf("e2e queue: %+v", q.Counts)
+	}
 }
