@@ -556,11 +556,12 @@ type queueChange struct {
 // VHost.mu is released (dead-lettering needs it). VHost.mu is held for writing.
 func (v *VHost) rematchLocked() []queueChange {
 	for _, x := range v.mu.exchanges {
-		if x.name == "" {
-			continue // the default exchange routes by queue name; it takes no policy
-		}
 		x.policy = v.matchLocked(x.name, false, false)
-		x.alternate = x.alternateFor(x.policy)
+		if x.name != "" {
+			// The default exchange shows its policy but takes no alternate exchange from it
+			// (a 3.10.8 node does not route its unroutable messages there).
+			x.alternate = x.alternateFor(x.policy)
+		}
 	}
 	var changes []queueChange
 	for _, q := range v.mu.queues {

@@ -320,6 +320,15 @@ func TestPolicyLive(t *testing.T) {
 			t.Fatal("not routed to the policy's alternate exchange")
 		}
 		// The argument wins over the policy.
+		// The default exchange shows a policy but does not use its alternate exchange.
+		setPolicy(t, v, "dflt", `{"pattern":"^$","definition":{"alternate-exchange":"ae"},"apply-to":"exchanges"}`)
+		if p := v.ExchangePolicy(""); p == nil || p.Name != "dflt" {
+			t.Fatalf("default exchange policy %v", p)
+		}
+		if publish(t, v, "", "no-such-queue", "x", nil) {
+			t.Fatal("the default exchange used the policy's alternate exchange")
+		}
+		deletePolicy(t, v, "dflt")
 		must(t, v.DeclareExchange("src2", "direct", false, false, false, false, wire.Table{"alternate-exchange": "none"}))
 		setPolicy(t, v, "ae", `{"pattern":"^src","definition":{"alternate-exchange":"ae"},"apply-to":"exchanges"}`)
 		if publish(t, v, "src2", "nowhere", "3", nil) {
