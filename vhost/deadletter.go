@@ -244,14 +244,52 @@ func appendDeadProps(props wire.Properties) (uint16, []byte, error) {
 	return flags | wire.FlagHeaders, out, nil
 }
 
-// appendEntry appends one field-table entry (name, type tag, value) for v, encoded by
-// wire.AppendTable.
+// appendEntry appends one field-table entry (name, type tag, value) for v: the types
+// dead-lettering writes ('S', 'l', 'T', 'A' of 'S') directly, others as wire.AppendTable
+// encodes them (AMQP 0-9-1 §4.2.5.5 with RabbitMQ's tags, as amqp/wire's Table doc lists).
 func appendEntry(dst []byte, key string, v any) ([]byte, error) {
+	if len(key) <= 255 {
+		switch v := v.(type) {
+		case string:
+			dst = append(append(dst, byte(len(key))), key...)
+			return appendLongstr(append(dst, 'S'), v), nil
+		case int64:
+			dst = append(append(dst, byte(len(key))), key...)
+			return binary.BigEndian.AppendUint64(append(dst, 'l'), uint64(v)), nil
+		case time.Time:
+			dst = append(append(dst, byte(len(key))), key...)
+			return binary.BigEndian.AppendUint64(append(dst, 'T'), uint64(v.Unix())), nil
+		case []any:
+			if allStrings(v) {
+				dst = append(append(dst, byte(len(key))), key...)
+				dst = append(dst, 'A', 0, 0, 0, 0)
+				at := len(dst)
+				for _, e := range v {
+					dst = appendLongstr(append(dst, 'S'), e.(string))
+				}
+				binary.BigEndian.PutUint32(dst[at-4:], uint32(len(dst)-at))
+				return dst, nil
+			}
+		}
+	}
 	b, err := wire.AppendTable(nil, wire.Table{key: v})
 	if err != nil {
 		return dst, err
 	}
 	return append(dst, b[4:]...), nil
+}
+
+func appendLongstr(dst []byte, s string) []byte {
+	return append(binary.BigEndian.AppendUint32(dst, uint32(len(s))), s...)
+}
+
+func allStrings(a []any) bool {
+	for _, e := range a {
+		if _, ok := e.(string); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // appendXDeath appends the x-death entry: an array ('A') of tables, each in xDeathOrder.
