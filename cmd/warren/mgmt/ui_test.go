@@ -72,6 +72,7 @@ type browser struct {
 	ctx       context.Context
 	base      string
 	artifacts string // failure screenshots
+	keep      string // a note when artifacts is a temporary folder
 	shots     string // WARREN_UI_SCREENSHOTS: every page; "" = none
 
 	mu     sync.Mutex
@@ -89,9 +90,9 @@ func startBrowser(t *testing.T, base string) *browser {
 		}
 		t.Skipf("%s not installed (Debian package chromium); set WARREN_REQUIRE_CHROMIUM=1 to fail instead", chromiumPath)
 	}
-	artifacts := os.Getenv("WARREN_TEST_ARTIFACTS")
+	artifacts, keep := os.Getenv("WARREN_TEST_ARTIFACTS"), ""
 	if artifacts == "" {
-		artifacts = t.TempDir()
+		artifacts, keep = t.TempDir(), " (removed after the test: set WARREN_TEST_ARTIFACTS to keep it)"
 	} else if err := os.MkdirAll(artifacts, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func startBrowser(t *testing.T, base string) *browser {
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	b := &browser{t: t, ctx: ctx, base: base, artifacts: artifacts, shots: os.Getenv("WARREN_UI_SCREENSHOTS")}
+	b := &browser{t: t, ctx: ctx, base: base, artifacts: artifacts, keep: keep, shots: os.Getenv("WARREN_UI_SCREENSHOTS")}
 	t.Cleanup(func() {
 		cancelTab()
 		cancelAlloc()
@@ -164,7 +165,7 @@ func (b *browser) failShot(t *testing.T, name string) {
 			t.Logf("writing %s: %v", path, err)
 			return
 		}
-		t.Logf("failure screenshot: %s", path)
+		t.Logf("failure screenshot: %s%s", path, b.keep)
 	})
 }
 

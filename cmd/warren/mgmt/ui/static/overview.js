@@ -101,7 +101,7 @@ export function mount(root, _params, app) {
         ['Node', o.node],
         ['Product', [o.product_name, o.product_version].filter(Boolean).join(' ')],
         ['warren version', o.warren_version],
-        ['Reports RabbitMQ version', o.rabbitmq_version],
+        ['RabbitMQ version (reported)', o.rabbitmq_version],
         ['Management API', o.management_version],
         ['Uptime', nodeInfo && since(nodeInfo.uptime)],
         ['OS process', nodeInfo && nodeInfo.os_pid],
