@@ -202,10 +202,10 @@ func updateXDeath(h wire.Table, event wire.Table, queue, reason, exchange string
 // x-death/bytes-* checks compare both forms with RabbitMQ's bytes.
 var xDeathOrder = []string{"original-expiration", "count", "reason", "queue", "time", "exchange", "routing-keys"}
 
-// appendDeadProps encodes props, whose headers hold an x-death array, as a dead-lettered
-// message's property list: the headers sorted by key (rabbit_misc:set_table_value/4 sorts
-// them in 3.10, mc_amqpl:protocol_state/2 in 3.13), each x-death entry in xDeathOrder.
-// wire.AppendTable sorts keys, so only x-death needs encoding by hand.
+// appendDeadProps encodes props as RabbitMQ writes a message whose headers it changed (a
+// dead letter's x-death, a quorum queue's x-delivery-count): the headers sorted by key
+// (rabbit_misc:set_table_value/4 sorts them in 3.10, mc_amqpl:protocol_state/2 in 3.13),
+// each x-death entry in xDeathOrder.
 func appendDeadProps(props wire.Properties) (uint16, []byte, error) {
 	hdrs := props.Headers
 	props.Headers = nil
