@@ -31,7 +31,8 @@ import (
 // ignored (warren's queues have one mode and one version; RabbitMQ 3.12+ ignores
 // queue-mode too). Any other key is refused with RabbitMQ's "not recognised" error, so that
 // a policy never silently does nothing (this includes 3.x's ha-* keys, which RabbitMQ 4
-// refuses as well).
+// refuses as well; a definitions import drops such keys with a warning instead, in package
+// mgmt).
 //
 // When a queue argument and its policy set the same thing, classic queues take the smaller
 // of expires, message-ttl, max-length and max-length-bytes and the argument's

@@ -1,8 +1,10 @@
 package mgmt
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/warrenmq/warren/vhost"
@@ -53,20 +55,15 @@ func listPolicies(c *call) error {
 }
 
 func sortPolicies(ps []*vhost.Policy) {
-	less := func(a, b *vhost.Policy) bool {
-		if a.Priority != b.Priority {
-			return a.Priority < b.Priority
+	slices.SortStableFunc(ps, func(a, b *vhost.Policy) int {
+		if c := cmp.Compare(a.Priority, b.Priority); c != 0 {
+			return c
 		}
-		if a.VHost != b.VHost {
-			return a.VHost < b.VHost
+		if c := strings.Compare(a.VHost, b.VHost); c != 0 {
+			return c
 		}
-		return a.Name < b.Name
-	}
-	for i := 1; i < len(ps); i++ { // insertion sort: lists are short
-		for j := i; j > 0 && less(ps[j], ps[j-1]); j-- {
-			ps[j], ps[j-1] = ps[j-1], ps[j]
-		}
-	}
+		return strings.Compare(a.Name, b.Name)
+	})
 }
 
 // policyVHost authorises a single-policy request and resolves its vhost; nil (without an
