@@ -225,7 +225,40 @@ func (b *browser) visit(t *testing.T, hash, page string) {
 		t.Fatalf("%s: page error %q", hash, msg)
 	}
 	b.noErrors(t)
+	b.accessible(t, hash)
 	b.shot(t, page+"-"+hash)
+}
+
+// accessible checks what a page must have for keyboard and screen-reader users: a
+// label on every form control, a name on every button and link, headers on every
+// table, one h1, and ids used once.
+func (b *browser) accessible(t *testing.T, where string) {
+	t.Helper()
+	problems := eval[[]string](t, b, `(() => {
+		const out = [];
+		const shown = (e) => !e.closest('[hidden]');
+		const tag = (e) => e.outerHTML.slice(0, 90);
+		for (const e of document.querySelectorAll('input, select, textarea')) {
+			if (shown(e) && e.labels.length === 0 && !e.getAttribute('aria-label')) out.push('no label: ' + tag(e));
+		}
+		for (const e of document.querySelectorAll('button, a[href]')) {
+			if (shown(e) && !e.textContent.trim() && !e.getAttribute('aria-label')) out.push('no name: ' + tag(e));
+		}
+		for (const e of document.querySelectorAll('table')) {
+			if (!e.querySelector('thead th[scope=col]')) out.push('no column headers: ' + tag(e));
+		}
+		const h1 = [...document.querySelectorAll('h1')].filter(shown).length;
+		if (h1 !== 1) out.push(h1 + ' h1 elements');
+		const seen = new Set();
+		for (const e of document.querySelectorAll('[id]')) {
+			if (seen.has(e.id)) out.push('duplicate id ' + e.id);
+			seen.add(e.id);
+		}
+		return out;
+	})()`)
+	if len(problems) > 0 {
+		t.Errorf("%s: accessibility:\n%s", where, strings.Join(problems, "\n"))
+	}
 }
 
 // shot saves the page for a person to look at (WARREN_UI_SCREENSHOTS).
