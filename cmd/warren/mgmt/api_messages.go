@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/warrenmq/warren/amqp"
 	"github.com/warrenmq/warren/amqp/wire"
 	"github.com/warrenmq/warren/vhost"
 )
@@ -110,12 +111,13 @@ func getMessages(c *call) error {
 			return badRequest("%s", err.Error())
 		}
 	}
-	var requeue, ack bool
+	// ack_requeue_false is a no-ack basic.get, as RabbitMQ does it (parse_ackmode/1).
+	var requeue, noAck bool
 	switch ackmode {
 	case "ack_requeue_true":
 		requeue = true
 	case "ack_requeue_false":
-		ack = true
+		noAck = true
 	case "reject_requeue_true":
 		requeue = true
 	case "reject_requeue_false":
@@ -127,33 +129,42 @@ func getMessages(c *call) error {
 	var q *vhost.Queue
 	var entries []vhost.Entry
 	for range count {
-		d, ok, remaining, err := v.Get(nil, name, false)
+		d, ok, remaining, err := v.Get(nil, name, noAck)
 		if err != nil {
-			settle(q, entries, requeue, ack)
+			settle(q, entries, requeue)
 			return amqpError(err)
 		}
+		c.s.rates.apiCount(v.Name(), func(n *amqp.Counters) {
+			switch {
+			case !ok:
+				n.GetEmpty++
+			case noAck:
+				n.DeliveredGetNoAck++
+			default:
+				n.DeliveredGetAck++
+			}
+			if d.Redelivered {
+				n.Redelivered++
+			}
+		})
 		if !ok {
 			break
 		}
 		q = d.Queue
-		entries = append(entries, d.Entry)
+		if !noAck {
+			entries = append(entries, d.Entry)
+		}
 		o := messageJSON(d.Msg, d.Redelivered, encoding, int(truncate))
 		o["message_count"] = remaining
 		out = append(out, o)
 	}
-	settle(q, entries, requeue, ack)
+	settle(q, entries, requeue)
 	return c.json(out)
 }
 
-func settle(q *vhost.Queue, es []vhost.Entry, requeue, ack bool) {
-	switch {
-	case q == nil || len(es) == 0:
-	case requeue:
-		q.Requeue(es...)
-	case ack:
-		q.Ack(es...)
-	default:
-		q.Reject(false, es...)
+func settle(q *vhost.Queue, es []vhost.Entry, requeue bool) {
+	if q != nil && len(es) > 0 {
+		q.Reject(requeue, es...)
 	}
 }
 
@@ -218,12 +229,29 @@ func publishMessage(c *call) error {
 		Flags: flags, Props: rawProps, Body: raw,
 		Persistent: props.DeliveryMode == 2, Priority: props.Priority,
 	}
-	routed, err := v.Publish(m)
+	p := v.NewPublisher()
+	routed, err := p.Publish(m)
 	if err != nil {
 		if ex, ok := err.(*wire.Exception); ok {
 			return badRequest("%d %s - %s", ex.Code, wire.ReplyName(ex.Code), ex.Text)
 		}
 		return err
+	}
+	// RabbitMQ publishes with mandatory and confirms (rabbit_mgmt_wm_exchange_publish): an
+	// unroutable message is returned, a refused one nacked.
+	c.s.rates.apiCount(v.Name(), func(n *amqp.Counters) {
+		n.Published++
+		n.PublishedConfirm++
+		if !routed {
+			n.Unroutable++
+			n.Returned++
+		}
+		if !p.Rejected() {
+			n.Confirmed++
+		}
+	})
+	if p.Rejected() {
+		return badRequest("rejected Unable to publish message. Check queue limits.")
 	}
 	return c.json(obj{"routed": routed})
 }

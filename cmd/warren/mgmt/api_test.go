@@ -544,3 +544,44 @@ func TestObjectMessageStats(t *testing.T) {
 		}
 	}
 }
+
+// The API's own publishes and gets count in the vhost's and the overview's message_stats,
+// as RabbitMQ's (made on a channel of the plugin's: mandatory, confirmed publishes;
+// ack_requeue_false is a no-ack get); a publish a queue refuses is RabbitMQ's 400.
+func TestAPIMessageCounts(t *testing.T) {
+	e := start(t)
+	e.want(e.do("PUT", "/api/queues/%2F/q", `{}`), 201, "")
+	pub := func(key string) reply {
+		return e.do("POST", "/api/exchanges/%2F/amq.default/publish",
+			`{"properties":{},"routing_key":"`+key+`","payload":"x","payload_encoding":"string"}`)
+	}
+	e.want(pub("q"), 200, `{"routed":true}`)
+	e.want(pub("q"), 200, `{"routed":true}`)
+	e.want(pub("nowhere"), 200, `{"routed":false}`)
+	e.want(e.do("POST", "/api/queues/%2F/q/get", `{"count":1,"ackmode":"ack_requeue_true","encoding":"auto"}`), 200, "")
+	e.want(e.do("POST", "/api/queues/%2F/q/get", `{"count":5,"ackmode":"ack_requeue_false","encoding":"auto"}`), 200, "")
+
+	var v map[string]any
+	e.do("GET", "/api/vhosts/%2F", "").json(t, &v)
+	ms, _ := v["message_stats"].(map[string]any)
+	want := map[string]float64{"publish": 3, "confirm": 3, "return_unroutable": 1, "drop_unroutable": 0,
+		"get": 1, "get_no_ack": 2, "get_empty": 1, "redeliver": 1, "deliver_get": 3, "ack": 0}
+	for k, n := range want {
+		if ms[k] != n {
+			t.Errorf("vhost message_stats %s = %v, want %v (%v)", k, ms[k], n, ms)
+		}
+	}
+	var o map[string]any
+	e.do("GET", "/api/overview", "").json(t, &o)
+	if os, _ := o["message_stats"].(map[string]any); os["publish"] != float64(3) || os["get_no_ack"] != float64(2) {
+		t.Errorf("overview message_stats %v", os)
+	}
+	var q map[string]any
+	e.do("GET", "/api/queues/%2F/q", "").json(t, &q)
+	if qs, _ := q["message_stats"].(map[string]any); qs["publish"] != float64(2) || qs["get_no_ack"] != float64(2) || qs["ack"] != float64(0) {
+		t.Errorf("queue message_stats %v", qs)
+	}
+
+	e.want(e.do("PUT", "/api/queues/%2F/full", `{"arguments":{"x-max-length":0,"x-overflow":"reject-publish"}}`), 201, "")
+	e.want(pub("full"), 400, `{"error":"bad_request","reason":"rejected Unable to publish message. Check queue limits."}`)
+}

@@ -20,6 +20,8 @@ type rates struct {
 		prev, last map[string]sample // by key; last is the newest sample
 		lastAt     time.Time         // the newest record; zero before the first
 	}
+	api apiCounts // what the API's own publishes and gets add to the vhosts' counts
+
 	stopOnce  sync.Once
 	startOnce sync.Once
 	done      chan struct{}
@@ -131,11 +133,11 @@ func (s *Server) counters() map[string]float64 {
 	m["totals\x00messages"], m["totals\x00ready"], m["totals\x00unacked"] = tr+tu, tr, tu
 	if s.cfg.AMQP != nil {
 		for _, v := range s.cfg.Broker.ListVHosts() {
-			for k, n := range messageCounts(s.cfg.AMQP.Counters(v.Name())) {
+			for k, n := range messageCounts(s.rates.counts(v.Name())) {
 				m["m\x00"+v.Name()+"\x00"+k] = float64(n)
 			}
 		}
-		for k, n := range messageCounts(s.cfg.AMQP.Counters("")) {
+		for k, n := range messageCounts(s.rates.counts("")) {
 			m["m\x00\x00"+k] = float64(n)
 		}
 	}
@@ -177,7 +179,7 @@ func (r *rates) messageStats(vhost string) obj {
 	if r == nil || r.s.cfg.AMQP == nil {
 		return o
 	}
-	for k, n := range messageCounts(r.s.cfg.AMQP.Counters(vhost)) {
+	for k, n := range messageCounts(r.counts(vhost)) {
 		if churnKeys[k] {
 			continue
 		}
@@ -193,7 +195,7 @@ func (r *rates) churnRates() obj {
 	if r == nil || r.s.cfg.AMQP == nil {
 		return o
 	}
-	for k, n := range messageCounts(r.s.cfg.AMQP.Counters("")) {
+	for k, n := range messageCounts(r.counts("")) {
 		if churnKeys[k] {
 			o[k] = n
 			o[k+"_details"] = r.details("m\x00\x00" + k)
@@ -285,4 +287,61 @@ func objectCounters(m map[string]float64, v *vhost.VHost, depths []vhost.QueueDe
 		in, out := exchangeCountKeys(x.Counts)
 		add("xc\x00"+v.Name()+"\x00"+x.Name, in, out)
 	}
+}
+
+// apiCounts are the message counts of the API's publishes and gets, by vhost. RabbitMQ
+// performs them on a channel of its own (rabbit_mgmt_util:with_channel: a publish is
+// mandatory and confirmed, rabbit_mgmt_wm_exchange_publish; a get is basic.get,
+// rabbit_mgmt_wm_queue_get), so they count in the vhost's and the overview's
+// message_stats as any channel's do; warren's API calls the broker core directly.
+type apiCounts struct {
+	mu sync.Mutex
+	by map[string]*amqp.Counters // guarded by mu
+}
+
+// apiCount adds to vhost's API counts with f (under the lock). Safe on nil.
+func (r *rates) apiCount(vhost string, f func(*amqp.Counters)) {
+	if r == nil {
+		return
+	}
+	r.api.mu.Lock()
+	defer r.api.mu.Unlock()
+	if r.api.by == nil {
+		r.api.by = map[string]*amqp.Counters{}
+	}
+	c := r.api.by[vhost]
+	if c == nil {
+		c = &amqp.Counters{}
+		r.api.by[vhost] = c
+	}
+	f(c)
+}
+
+// counts are a vhost's message counts ("" for all): its AMQP channels' and the API's.
+func (r *rates) counts(vhost string) amqp.Counters {
+	c := r.s.cfg.AMQP.Counters(vhost)
+	r.api.mu.Lock()
+	defer r.api.mu.Unlock()
+	for vh, a := range r.api.by {
+		if vhost == "" || vh == vhost {
+			addCounts(&c, a)
+		}
+	}
+	return c
+}
+
+// addCounts adds b's message counts (not the connection and channel churn) to a.
+func addCounts(a, b *amqp.Counters) {
+	a.Published += b.Published
+	a.PublishedConfirm += b.PublishedConfirm
+	a.Unroutable += b.Unroutable
+	a.Returned += b.Returned
+	a.Confirmed += b.Confirmed
+	a.DeliveredConsumeAck += b.DeliveredConsumeAck
+	a.DeliveredConsumeNoAck += b.DeliveredConsumeNoAck
+	a.DeliveredGetAck += b.DeliveredGetAck
+	a.DeliveredGetNoAck += b.DeliveredGetNoAck
+	a.GetEmpty += b.GetEmpty
+	a.Redelivered += b.Redelivered
+	a.Acked += b.Acked
 }
