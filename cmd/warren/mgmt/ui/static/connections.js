@@ -2,13 +2,7 @@
 // /api/channels, or the /api/vhosts/{vhost}/… forms for one vhost).
 
 import { call, get, enc } from './api.js';
-import { h, replace, num, time, since, table, confirmButton, status, errorText, value } from './dom.js';
-
-// filterBox is a "Filter" input that redraws the list as the user types.
-export function filterBox(testid, redraw) {
-  const input = h('input', { type: 'search', id: `${testid}-input`, testid, placeholder: 'name contains…', oninput: redraw });
-  return { el: h('div', { class: 'field inline' }, h('label', { for: input.id }, 'Filter'), input), match: (s) => String(s).toLowerCase().includes(input.value.trim().toLowerCase()) };
-}
+import { h, replace, num, time, since, table, confirmButton, status, errorText, value, filterBox } from './dom.js';
 
 function client(c) {
   const p = c.client_properties || {};

@@ -231,6 +231,12 @@ export function parseArgs(text) {
   return out;
 }
 
+// filterBox is a "Filter" input that redraws the list as the user types.
+export function filterBox(testid, redraw) {
+  const input = h('input', { type: 'search', id: `${testid}-input`, testid, placeholder: 'name contains…', oninput: redraw });
+  return { el: h('div', { class: 'field inline' }, h('label', { for: input.id }, 'Filter'), input), match: (s) => String(s).toLowerCase().includes(input.value.trim().toLowerCase()) };
+}
+
 // features abbreviates a queue's or exchange's flags as RabbitMQ's UI does.
 export function features(o) {
   const f = [];

@@ -2,9 +2,8 @@
 // (details, bindings from and to it, add binding, publish, delete).
 
 import { call, get, enc } from './api.js';
-import { h, replace, field, select, submitting, table, kv, args, rate, features, confirmButton, status, errorText } from './dom.js';
+import { h, replace, field, select, submitting, table, kv, args, rate, features, confirmButton, status, errorText, filterBox } from './dom.js';
 import { argsField, vhostField, publishForm, bindingForm, bindingsTable, exchangeLabel, exchangeHref } from './forms.js';
-import { filterBox } from './connections.js';
 
 const TYPES = ['direct', 'fanout', 'topic', 'headers'];
 

@@ -2,9 +2,8 @@
 // declare form.
 
 import { call, get, enc } from './api.js';
-import { h, replace, field, select, submitting, table, num, rate, features } from './dom.js';
+import { h, replace, field, select, submitting, table, num, rate, features, filterBox } from './dom.js';
 import { argsField, vhostField, queueHref } from './forms.js';
-import { filterBox } from './connections.js';
 
 export function mount(root, _params, app) {
   const list = h('div', { testid: 'queues' });
