@@ -2,12 +2,17 @@ package mgmt
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenmq/warren/amqp/wire"
+	"github.com/warrenmq/warren/store"
+	"github.com/warrenmq/warren/vhost"
 )
 
 // The expected codes and bodies below are RabbitMQ 3.10.8's (Debian's rabbitmq-server
@@ -584,4 +589,56 @@ func TestAPIMessageCounts(t *testing.T) {
 
 	e.want(e.do("PUT", "/api/queues/%2F/full", `{"arguments":{"x-max-length":0,"x-overflow":"reject-publish"}}`), 201, "")
 	e.want(pub("full"), 400, `{"error":"bad_request","reason":"rejected Unable to publish message. Check queue limits."}`)
+}
+
+// The peek shows the messages the pager keeps on disk only (a broker with a store and a
+// 1-byte memory budget), in order, and leaves them there.
+func TestPeekPagedOut(t *testing.T) {
+	st, err := store.Open(t.TempDir(), store.Options{GCInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, err := vhost.New(vhost.Config{Store: st, MemoryBudget: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { core.Close(); st.Close() })
+	api := New(Config{Broker: core, Node: "warren@test"})
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	e := &env{t: t, api: api, base: srv.URL}
+
+	e.want(e.do("PUT", "/api/queues/%2F/q", `{"durable":true}`), 201, "")
+	v := core.VHost("/")
+	const n = 600
+	props := wire.Properties{DeliveryMode: 2}
+	flags, raw, err := props.Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		m := &vhost.Message{RoutingKey: "q", Flags: flags, Props: raw, Body: []byte(fmt.Sprint(i)), Persistent: true}
+		if _, err := v.Publish(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var p struct {
+		Ready    int              `json:"messages_ready"`
+		PagedOut int              `json:"messages_paged_out"`
+		Messages []map[string]any `json:"messages"`
+	}
+	for _, offset := range []int{0, 300} {
+		e.do("GET", fmt.Sprintf("/api/queues/%%2F/q/peek?count=1000&offset=%d", offset), "").json(t, &p)
+		if p.Ready != n || p.PagedOut == 0 || len(p.Messages) != n-offset {
+			t.Fatalf("peek at %d: ready %d, paged out %d, %d messages", offset, p.Ready, p.PagedOut, len(p.Messages))
+		}
+		for i, m := range p.Messages {
+			if m["payload"] != fmt.Sprint(offset+i) || m["position"] != float64(offset+i) || m["redelivered"] != false {
+				t.Fatalf("peek at %d, message %d: %v", offset, i, m)
+			}
+		}
+	}
+	if q, _ := v.QueueStats("q"); q.PagedOut != p.PagedOut || q.Ready != n {
+		t.Fatalf("after the peeks: %+v", q)
+	}
 }
