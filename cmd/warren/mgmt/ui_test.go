@@ -573,6 +573,15 @@ func TestUI(t *testing.T) {
 				t.Errorf("properties %q lack %q", got, want)
 			}
 		}
+		// Two at a time: the next page starts at position 2.
+		b.fill(t, map[string]string{"peek-count": "2"})
+		b.click(t, "peek-button")
+		b.waitFor(t, "two peeked messages", `document.querySelectorAll('[data-testid=peek-message]').length === 2`)
+		b.click(t, "peek-next")
+		b.waitFor(t, "the second page", `(m => m.length === 1 && m[0].dataset.position === '2')(document.querySelectorAll('[data-testid=peek-message]'))`)
+		b.click(t, "peek-prev")
+		b.waitFor(t, "the first page again", `(m => m.length === 2 && m[0].dataset.position === '0')(document.querySelectorAll('[data-testid=peek-message]'))`)
+
 		// Peeking took nothing: the queue still has two ready messages.
 		q, err := e.channel(conn).QueueDeclarePassive("ui.q1", false, false, false, false, nil)
 		if err != nil || q.Messages != 2 {
