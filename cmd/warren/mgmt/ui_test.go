@@ -110,7 +110,7 @@ func startBrowser(t *testing.T, base string) *browser {
 		chromedp.WindowSize(1280, 900),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	ctx, cancelTab := chromedp.NewContext(actx) // no WithLogf(t.Logf): chromedp may log after the test ends
 	b := &browser{t: t, ctx: ctx, base: base, artifacts: artifacts, keep: keep, shots: os.Getenv("WARREN_UI_SCREENSHOTS")}
 	t.Cleanup(func() {
 		cancelTab()
