@@ -76,7 +76,7 @@ func (p *Publisher) count(x *Exchange, dead bool) {
 	}
 }
 
-// deliveredLocked counts a delivery to a consumer (get=false) or a basic.get-ok; q.mu held.
+// delivered counts a delivery to a consumer (get=false) or a basic.get-ok; Queue.mu held.
 func (s *queueCounters) delivered(get, noAck, redelivered bool) {
 	switch {
 	case get && noAck:
