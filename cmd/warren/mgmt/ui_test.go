@@ -660,6 +660,7 @@ func TestUI(t *testing.T) {
 		b.run(t, "open ui.x", chromedp.Click(chromedp.CSS(rowSelector("exchanges-table", "//ui.x")+" a")))
 		b.waitFor(t, "exchange page", `document.querySelector('[data-testid=exchange-title]')?.textContent === 'ui.x' && !document.getElementById('main').hasAttribute('aria-busy')`)
 		b.open(t, "xbind-form")
+		b.waitFor(t, "ui.q1 among the suggested queues", `[...document.querySelectorAll('#xbind-names option')].some(o => o.value === 'ui.q1')`)
 		b.fill(t, map[string]string{"xbind-name": "ui.q1", "xbind-routing-key": "orders.#"})
 		b.click(t, "xbind-submit")
 		b.wantStatus(t, "xbind-status", "Binding added.")

@@ -93,7 +93,7 @@ export function mountExchange(root, [vhost, name], app) {
     h('section', {}, h('h2', {}, 'Bindings from this exchange'), from,
       !isDefault && h('details', { class: 'panel' }, h('summary', {}, h('h3', {}, 'Add a binding from this exchange')),
         bindingForm({ vhost, source: name, prefix: 'xbind', onDone: reloadBindings,
-          suggest: get(`/api/queues/${enc(vhost)}`).then((qs) => qs.map((q) => q.name)) }))),
+          suggest: (kind) => get(kind === 'q' ? `/api/queues/${enc(vhost)}` : `/api/exchanges/${enc(vhost)}`).then((os) => os.map((o) => o.name)) }))),
     h('section', {}, h('h2', {}, 'Bindings to this exchange'), to),
     h('section', {}, h('details', { class: 'panel' }, h('summary', {}, h('h2', {}, 'Publish a message')),
       publishForm({ vhost, exchange: isDefault ? 'amq.default' : name, prefix: 'xpublish' }))),

@@ -60,8 +60,8 @@ export function publishForm({ vhost, exchange, fixedKey, prefix, onDone }) {
 }
 
 // bindingForm adds a binding: from this exchange to a queue or exchange (source set),
-// or from an exchange to this queue (queue set). suggest, a promise of names, fills
-// the name field's suggestions when it resolves.
+// or from an exchange to this queue (queue set). suggest(kind) returns a promise of the
+// names the name field suggests: kind is "q" or "e", the destination type chosen.
 export function bindingForm({ vhost, source, queue, prefix, suggest, onDone }) {
   const dtype = select({ testid: `${prefix}-dest-type` }, [['q', 'Queue'], ['e', 'Exchange']], 'q');
   const other = h('input', { testid: `${prefix}-name`, autocomplete: 'off', required: true });
@@ -79,10 +79,17 @@ export function bindingForm({ vhost, source, queue, prefix, suggest, onDone }) {
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', testid: `${prefix}-submit` }, 'Bind')),
     st);
   other.setAttribute('list', `${prefix}-names`);
-  if (suggest) {
-    suggest.then((names) => form.querySelector('datalist').replaceChildren(
-      ...names.filter((n) => n).sort().map((n) => h('option', { value: n }))), () => {});
-  }
+  const fill = () => {
+    if (!suggest) return;
+    const kind = queue === undefined ? dtype.value : 'e';
+    suggest(kind).then((names) => {
+      if (kind === (queue === undefined ? dtype.value : 'e')) {
+        form.querySelector('datalist').replaceChildren(...names.filter((n) => n).sort().map((n) => h('option', { value: n })));
+      }
+    }, () => {});
+  };
+  dtype.addEventListener('change', fill);
+  fill();
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     submitting(form, st, async () => {

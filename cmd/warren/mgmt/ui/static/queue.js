@@ -97,7 +97,7 @@ export function mount(root, [vhost, name], app) {
     h('section', {}, h('h2', {}, 'Bindings'), bindMsg, bindings,
       h('details', { class: 'panel' }, h('summary', {}, h('h3', {}, 'Add a binding to this queue')),
         bindingForm({ vhost, queue: name, prefix: 'qbind', onDone: reloadBindings,
-          suggest: get(`/api/exchanges/${enc(vhost)}`).then((xs) => xs.map((x) => x.name)) }))),
+          suggest: () => get(`/api/exchanges/${enc(vhost)}`).then((xs) => xs.map((x) => x.name)) }))),
     h('section', { class: 'peek' }, h('h2', {}, 'Peek at messages'),
       h('p', { class: 'muted' }, 'Lists the unacknowledged and ready messages without delivering, requeueing or reordering them.'),
       peekForm, peekNav, peekOut),
