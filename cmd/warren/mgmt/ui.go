@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"io/fs"
-	"mime"
 	"net/http"
 	"path"
 	"time"
@@ -16,7 +15,7 @@ import (
 // The web UI (package ui): index.html at /, the other files at /static/{file}, on the
 // API's listener. RabbitMQ serves its UI at / on 15672 too; the API stays under /api/.
 
-// asset is one file of the UI, read once when the server is built.
+// asset is one file of the UI, read once when the server is built; immutable.
 type asset struct {
 	body  []byte
 	ctype string
@@ -35,6 +34,17 @@ var uiSecurity = map[string]string{
 	"Referrer-Policy":        "no-referrer",
 }
 
+// uiTypes are the UI files' content types, fixed here rather than taken from
+// mime.TypeByExtension, which reads the system's tables (/etc/mime.types, the Windows
+// registry): a module script served as text/plain is refused by the browser (the HTML
+// standard's strict MIME type check for module scripts).
+var uiTypes = map[string]string{
+	".html": "text/html; charset=utf-8",
+	".js":   "text/javascript; charset=utf-8",
+	".css":  "text/css; charset=utf-8",
+	".svg":  "image/svg+xml",
+}
+
 // uiRoutes registers the UI's files; they need no authentication (the page asks for a
 // login and sends it with every API call).
 func (s *Server) uiRoutes() {
@@ -47,8 +57,8 @@ func (s *Server) uiRoutes() {
 		if err != nil {
 			return err
 		}
-		ctype := mime.TypeByExtension(path.Ext(p))
-		if ctype == "" {
+		ctype, ok := uiTypes[path.Ext(p)]
+		if !ok {
 			ctype = "application/octet-stream"
 		}
 		sum := sha256.Sum256(body)

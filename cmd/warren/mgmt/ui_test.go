@@ -3,8 +3,10 @@ package mgmt
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenmq/warren/cmd/warren/mgmt/ui"
 )
 
 // The web UI's end-to-end tests: headless Chromium (Debian's chromium package) drives
@@ -58,6 +62,18 @@ func TestUIFiles(t *testing.T) {
 				t.Errorf("If-None-Match: %d, %d bytes; want 304 and none", r2.code, len(r2.body))
 			}
 		})
+	}
+	// Every embedded file has a content type of its own (uiTypes).
+	err := fs.WalkDir(ui.Files(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if _, ok := uiTypes[path.Ext(p)]; !ok {
+				t.Errorf("%s: no content type in uiTypes", p)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	// Unknown files are the API's JSON 404; the API itself is unchanged.
 	e.want(e.doAs("", "", "GET", "/static/nope.js", ""), 404, `{"error":"Object Not Found","reason":"Not Found"}`)
