@@ -633,7 +633,7 @@ func TestUI(t *testing.T) {
 		b.visit(t, "#/queues/%2F/ui.q1", "queues")
 	})
 
-	step("get with requeue", func(t *testing.T) {
+	step("get", func(t *testing.T) {
 		b.open(t, "get-form")
 		b.click(t, "get-button")
 		b.wantStatus(t, "get-status", "Got 1 message.")
@@ -643,6 +643,15 @@ func TestUI(t *testing.T) {
 		q, err := e.channel(conn).QueueDeclarePassive("ui.q1", false, false, false, false, nil)
 		if err != nil || q.Messages != 2 {
 			t.Fatalf("after get with requeue: %d ready, %v; want 2", q.Messages, err)
+		}
+		// Ack without requeue takes the message off the queue.
+		b.run(t, "ack mode", chromedp.SetValue(chromedp.CSS(tid("get-ackmode")), "ack_requeue_false"))
+		b.click(t, "get-button")
+		b.waitFor(t, "the second get", `document.querySelector('[data-testid=get-status]').textContent === 'Got 1 message.' && !document.querySelector('[data-testid=get-button]').disabled`)
+		b.waitFor(t, "one ready message left", `document.querySelector('[data-testid=count-ready]')?.textContent === '1'`)
+		q, err = e.channel(conn).QueueDeclarePassive("ui.q1", false, false, false, false, nil)
+		if err != nil || q.Messages != 1 {
+			t.Fatalf("after get with ack: %d ready, %v; want 1", q.Messages, err)
 		}
 	})
 
