@@ -28,9 +28,14 @@ var (
 
 // Defaults for Options fields left zero.
 const (
-	// DefaultMemTableSize is Badger's own default: one memtable (and its
-	// write-ahead log) holds this much before it is flushed to a table.
-	DefaultMemTableSize = 64 << 20
+	// DefaultMemTableSize: one memtable (and its write-ahead log) holds this
+	// much before it is flushed to a table. Badger's default, 64 MiB, costs an
+	// 83 MB arena per memtable in memory (issue 6, scenario 6: with up to five
+	// of them waiting for a flush, Badger held 250-500 MB however short the
+	// queues), and the table builders that flush and compact them allocate in
+	// proportion. 16 MiB still takes a group commit of 2.4 MB (Badger's
+	// transaction limit is 15% of a memtable), over a thousand 1 KiB messages.
+	DefaultMemTableSize = 16 << 20
 	// DefaultValueThreshold: Badger puts values this large or larger in its
 	// value log; the store keeps bodies below it inline and cuts larger ones
 	// into pieces (doc.go, Space). It is Badger's maximum, 1 MiB.
@@ -45,8 +50,21 @@ const (
 	// the folder shrink in steps a broker notices.
 	DefaultValueLogFileSize = 128 << 20
 	// DefaultBlockCacheSize bounds Badger's block cache (Badger's default is
-	// 256 MiB, more than a broker that pages queues itself needs).
-	DefaultBlockCacheSize = 64 << 20
+	// 256 MiB, more than a broker needs: it reads a paged-out queue once, in
+	// order, and keeps what it read in memory itself).
+	DefaultBlockCacheSize = 16 << 20
+)
+
+// Badger settings that are not Options.
+const (
+	// numMemtables is how many memtables Badger keeps, the one being written
+	// and those waiting to be flushed (Badger's default is 5). Writes wait when
+	// all are full, so a slow disk holds back publishers instead of growing
+	// the broker's memory.
+	numMemtables = 3
+	// numCompactors is how many compactions run at once (Badger's default is
+	// 4, its minimum 2); each holds a table builder's buffers.
+	numCompactors = 2
 )
 
 // Options tune a Store. The zero value is valid: every zero field takes its default.
@@ -166,6 +184,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		WithValueThreshold(opts.ValueThreshold).
 		WithValueLogFileSize(opts.ValueLogFileSize).
 		WithBlockCacheSize(opts.BlockCacheSize).
+		WithNumMemtables(numMemtables).
+		WithNumCompactors(numCompactors).
 		// Tables were checked by verifyTables; Badger's own check on open
 		// would skip a bad table instead of failing (verify.go).
 		WithChecksumVerificationMode(options.NoVerification).
@@ -216,6 +236,8 @@ func OpenMemory(opts Options) (*Store, error) {
 		WithDetectConflicts(false).
 		WithMemTableSize(opts.MemTableSize).
 		WithValueThreshold(opts.ValueThreshold).
+		WithNumMemtables(numMemtables).
+		WithNumCompactors(numCompactors).
 		WithCompression(options.None). // nothing to save on: no disk
 		WithBlockCacheSize(0)
 	db, err := badger.Open(bo)
