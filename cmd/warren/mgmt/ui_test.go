@@ -659,6 +659,9 @@ func TestUI(t *testing.T) {
 		if err := held.Ack(false); err != nil {
 			t.Fatal(err)
 		}
+		// Peek again every 5 seconds, and after each change made on the page.
+		b.click(t, "peek-live")
+		b.waitFor(t, "one peeked message", `document.querySelectorAll('[data-testid=peek-message]').length === 1`)
 		b.click(t, "queue-purge")
 		b.click(t, "queue-purge-confirm")
 		b.wantStatus(t, "queue-action-status", "Queue purged.")
@@ -667,8 +670,7 @@ func TestUI(t *testing.T) {
 		if err != nil || q.Messages != 0 {
 			t.Fatalf("after purge: %d messages, %v", q.Messages, err)
 		}
-		b.click(t, "peek-button")
-		b.waitFor(t, "an empty peek", `document.querySelector('[data-testid=peek-empty]') !== null`)
+		b.waitFor(t, "an empty peek without a click", `document.querySelector('[data-testid=peek-empty]') !== null`)
 	})
 
 	step("declare exchange and bind", func(t *testing.T) {

@@ -35,10 +35,12 @@ export function mount(root, [vhost, name], app) {
   const peekSt = h('p', { class: 'status', testid: 'peek-status', 'aria-live': 'polite' });
   const peekOut = h('div', { testid: 'peek-messages', class: 'messages' });
   const peekNav = h('div', { class: 'actions' });
+  const peekLive = h('input', { type: 'checkbox', testid: 'peek-live' });
   const peekForm = h('form', { class: 'form compact', testid: 'peek-form', novalidate: true },
     h('div', { class: 'row' }, field('Messages', peekCount), field('From position', peekOffset),
       field('Payload bytes', peekTrunc, '0 shows whole payloads'), field('Encoding', peekEnc)),
-    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', testid: 'peek-button' }, 'Peek')),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', testid: 'peek-button' }, 'Peek'),
+      field('Peek again every 5 seconds', peekLive)),
     peekSt);
   async function peek() {
     const q = new URLSearchParams({ count: peekCount.value || '20', offset: peekOffset.value || '0',
@@ -46,7 +48,10 @@ export function mount(root, [vhost, name], app) {
     const r = await get(`${path}/peek?${q}`);
     const total = r.messages_ready + r.messages_unacknowledged;
     const n = r.messages.length;
-    replace(peekOut, n ? r.messages.map((m) => messageCard(m, 'peek-message', n === 1)) : h('p', { class: 'empty', testid: 'peek-empty' }, 'No messages at these positions.'));
+    // Cards the user opened stay open when the same positions are drawn again.
+    const opened = new Set([...peekOut.querySelectorAll('details.message[open]')].map((d) => d.dataset.position));
+    replace(peekOut, n ? r.messages.map((m) => messageCard(m, 'peek-message', n === 1 || opened.has(String(m.position))))
+      : h('p', { class: 'empty', testid: 'peek-empty' }, 'No messages at these positions.'));
     const off = Number(r.offset);
     const step = Number(peekCount.value) || 20;
     replace(peekNav,
@@ -58,6 +63,7 @@ export function mount(root, [vhost, name], app) {
       (n === 1 ? `; showing position ${off}.` : n ? `; showing positions ${off}–${off + n - 1}, unacked first.` : '.');
   }
   const runPeek = () => submitting(peekForm, peekSt, peek);
+  peekLive.addEventListener('change', () => { if (peekLive.checked) runPeek(); });
   peekForm.addEventListener('submit', (ev) => {
     ev.preventDefault();
     runPeek();
@@ -187,6 +193,13 @@ export function mount(root, [vhost, name], app) {
       if (first) {
         first = false;
         await reloadBindings();
+      }
+      if (peekLive.checked) {
+        try {
+          status(peekSt, await peek(), false);
+        } catch (e) {
+          status(peekSt, errorText(e), true);
+        }
       }
     },
   };
