@@ -35,6 +35,23 @@ func apiFlags(extra ...cli.Flag) []cli.Flag {
 	}, extra...)
 }
 
+// apiArgs checks the argument count as args does, with a usage line that names the
+// whole command ("warren declare queue NAME").
+func apiArgs(cx *cli.Context, min, max int, usage string) ([]string, error) {
+	a := cx.Args().Slice()
+	if len(a) >= min && (max < 0 || len(a) <= max) {
+		return a, nil
+	}
+	l := cx.Lineage() // this command, its parents, the app's root command ("warren")
+	var names []string
+	for i := len(l) - 1; i >= 0; i-- {
+		if l[i].Command != nil {
+			names = append(names, l[i].Command.Name)
+		}
+	}
+	return nil, fmt.Errorf("usage: %s %s (options before arguments)", strings.Join(names, " "), usage)
+}
+
 func apiClient(cx *cli.Context) (*httpAdmin, error) { return newHTTPAdmin(cx.String("url")) }
 
 // argsJSON reads --arguments, a JSON object as rabbitmqadmin takes it.
@@ -119,10 +136,12 @@ var listings = []struct {
 	{"channels", "channels", false, "channels", []string{"name", "user", "vhost", "consumer_count", "messages_unacknowledged"}},
 	{"consumers", "consumers", true, "consumers", []string{"queue.vhost", "queue.name", "consumer_tag", "ack_required", "prefetch_count", "channel_details.name"}},
 	{"vhosts", "virtual hosts", false, "vhosts", []string{"name", "messages", "messages_ready", "messages_unacknowledged"}},
+	{"policies", "policies, lowest priority first", true, "policies", []string{"vhost", "name", "pattern", "apply-to", "definition", "priority"}},
+	{"vhost-limits", "virtual hosts' limits (max-connections, max-queues)", true, "vhost-limits", []string{"vhost", "value"}},
 }
 
 func listCommand() *cli.Command {
-	cmd := &cli.Command{Name: "list", Usage: "list queues, exchanges, bindings, connections, channels, consumers or vhosts (management API)"}
+	cmd := &cli.Command{Name: "list", Usage: "list queues, exchanges, bindings, connections, channels, consumers, vhosts, policies or vhost limits (management API)"}
 	for _, l := range listings {
 		l := l
 		flags := apiFlags()
@@ -141,7 +160,7 @@ func listCommand() *cli.Command {
 					segs = append(segs, cx.String("vhost"))
 				}
 				var rows []map[string]any
-				if err := h.call("GET", nil, &rows, segs...); err != nil {
+				if err := h.callQuery("GET", "", nil, &rows, segs...); err != nil {
 					return err
 				}
 				return show(cx, rows, l.fields...)
@@ -153,14 +172,14 @@ func listCommand() *cli.Command {
 
 func declareCommand() *cli.Command {
 	return &cli.Command{
-		Name: "declare", Usage: "declare a queue, an exchange or a binding (management API)",
+		Name: "declare", Usage: "declare a queue, an exchange, a binding, a policy or a vhost limit (management API)",
 		Subcommands: []*cli.Command{
 			{
 				Name: "queue", Usage: "declare a queue", ArgsUsage: "NAME",
 				Flags: apiFlags(&cli.BoolFlag{Name: "durable", Value: true, Usage: "survives a restart"},
 					&cli.BoolFlag{Name: "auto-delete", Usage: "deleted when its last consumer goes"}, argumentsFlag),
 				Action: func(cx *cli.Context) error {
-					a, err := args(cx, 1, 1, "NAME")
+					a, err := apiArgs(cx, 1, 1, "NAME")
 					if err != nil {
 						return err
 					}
@@ -181,7 +200,7 @@ func declareCommand() *cli.Command {
 					&cli.BoolFlag{Name: "auto-delete", Usage: "deleted when its last binding goes"},
 					&cli.BoolFlag{Name: "internal", Usage: "clients cannot publish to it"}, argumentsFlag),
 				Action: func(cx *cli.Context) error {
-					a, err := args(cx, 1, 1, "NAME")
+					a, err := apiArgs(cx, 1, 1, "NAME")
 					if err != nil {
 						return err
 					}
@@ -201,7 +220,7 @@ func declareCommand() *cli.Command {
 				Flags: apiFlags(&cli.StringFlag{Name: "destination-type", Value: "queue", Usage: "queue or exchange"},
 					&cli.StringFlag{Name: "routing-key", Aliases: []string{"k"}, Usage: "binding key"}, argumentsFlag),
 				Action: func(cx *cli.Context) error {
-					a, err := args(cx, 2, 2, "SOURCE DESTINATION")
+					a, err := apiArgs(cx, 2, 2, "SOURCE DESTINATION")
 					if err != nil {
 						return err
 					}
@@ -219,6 +238,81 @@ func declareCommand() *cli.Command {
 					})
 				},
 			},
+			declarePolicyCommand(),
+			declareVHostLimitCommand(),
+		},
+	}
+}
+
+// declarePolicyCommand is PUT /api/policies/{vhost}/{name}, rabbitmqadmin's "declare
+// policy": the broker checks the pattern and the definition's keys and values.
+func declarePolicyCommand() *cli.Command {
+	return &cli.Command{
+		Name: "policy", Usage: "declare (or replace) a policy: queues or exchanges whose name matches --pattern get --definition",
+		ArgsUsage: "NAME",
+		Flags: apiFlags(&cli.StringFlag{Name: "pattern", Required: true, Usage: `regular expression on queue and exchange names, e.g. '^orders\.'`},
+			&cli.StringFlag{Name: "definition", Required: true, Usage: `policy keys as a JSON object, e.g. '{"message-ttl":60000,"dead-letter-exchange":"dlx"}'`},
+			&cli.IntFlag{Name: "priority", Usage: "where several policies match, the highest priority wins (default 0)"},
+			&cli.StringFlag{Name: "apply-to", Usage: "queues, exchanges or all (default all)"}),
+		Action: func(cx *cli.Context) error {
+			a, err := apiArgs(cx, 1, 1, "NAME")
+			if err != nil {
+				return err
+			}
+			// UseNumber: an integer in the definition reaches the broker as written.
+			d := json.NewDecoder(strings.NewReader(cx.String("definition")))
+			d.UseNumber()
+			var def map[string]any
+			if err := d.Decode(&def); err != nil || d.More() {
+				return fmt.Errorf("invalid --definition %q: want a JSON object such as '{\"message-ttl\":60000}'", cx.String("definition"))
+			}
+			body := map[string]any{"pattern": cx.String("pattern"), "definition": def}
+			if cx.IsSet("priority") {
+				body["priority"] = cx.Int("priority")
+			}
+			if cx.IsSet("apply-to") {
+				body["apply-to"] = cx.String("apply-to")
+			}
+			return withClient(cx, func(h *httpAdmin) error {
+				return h.call("PUT", body, nil, "policies", cx.String("vhost"), a[0])
+			})
+		},
+	}
+}
+
+// declareVHostLimitCommand is PUT /api/vhost-limits/{vhost}/{name}.
+func declareVHostLimitCommand() *cli.Command {
+	return &cli.Command{
+		Name: "vhost-limit", Usage: "set --vhost's max-connections or max-queues (a negative VALUE: no limit)",
+		ArgsUsage: "NAME VALUE", Flags: apiFlags(),
+		Action: func(cx *cli.Context) error {
+			a, err := apiArgs(cx, 2, 2, "NAME VALUE")
+			if err != nil {
+				return err
+			}
+			n, err := strconv.ParseInt(a[1], 10, 64)
+			if err != nil {
+				return fmt.Errorf("invalid VALUE %q: want a whole number", a[1])
+			}
+			return withClient(cx, func(h *httpAdmin) error {
+				return h.call("PUT", map[string]any{"value": n}, nil, "vhost-limits", cx.String("vhost"), a[0])
+			})
+		},
+	}
+}
+
+// deleteByNameCommand deletes /api/{path}/{vhost}/{NAME}.
+func deleteByNameCommand(name, usage, path string) *cli.Command {
+	return &cli.Command{
+		Name: name, Usage: usage, ArgsUsage: "NAME", Flags: apiFlags(),
+		Action: func(cx *cli.Context) error {
+			a, err := apiArgs(cx, 1, 1, "NAME")
+			if err != nil {
+				return err
+			}
+			return withClient(cx, func(h *httpAdmin) error {
+				return h.call("DELETE", nil, nil, path, cx.String("vhost"), a[0])
+			})
 		},
 	}
 }
@@ -243,14 +337,14 @@ func withClient(cx *cli.Context, fn func(h *httpAdmin) error) error {
 
 func deleteCommand() *cli.Command {
 	return &cli.Command{
-		Name: "delete", Usage: "delete a queue, an exchange or a binding, or close a connection (management API)",
+		Name: "delete", Usage: "delete a queue, an exchange, a binding, a policy or a vhost limit, or close a connection (management API)",
 		Subcommands: []*cli.Command{
 			{
 				Name: "queue", Usage: "delete a queue with its messages", ArgsUsage: "NAME",
 				Flags: apiFlags(&cli.BoolFlag{Name: "if-empty", Usage: "only if it has no ready messages"},
 					&cli.BoolFlag{Name: "if-unused", Usage: "only if it has no consumers"}),
 				Action: func(cx *cli.Context) error {
-					a, err := args(cx, 1, 1, "NAME")
+					a, err := apiArgs(cx, 1, 1, "NAME")
 					if err != nil {
 						return err
 					}
@@ -270,7 +364,7 @@ func deleteCommand() *cli.Command {
 				Name: "exchange", Usage: "delete an exchange with its bindings", ArgsUsage: "NAME",
 				Flags: apiFlags(&cli.BoolFlag{Name: "if-unused", Usage: "only if nothing is bound to it"}),
 				Action: func(cx *cli.Context) error {
-					a, err := args(cx, 1, 1, "NAME")
+					a, err := apiArgs(cx, 1, 1, "NAME")
 					if err != nil {
 						return err
 					}
@@ -289,7 +383,7 @@ func deleteCommand() *cli.Command {
 					&cli.StringFlag{Name: "routing-key", Aliases: []string{"k"}, Usage: "binding key (without arguments)"},
 					&cli.StringFlag{Name: "properties-key", Usage: "the binding's properties_key (as listed), for a binding with arguments"}),
 				Action: func(cx *cli.Context) error {
-					a, err := args(cx, 2, 2, "SOURCE DESTINATION")
+					a, err := apiArgs(cx, 2, 2, "SOURCE DESTINATION")
 					if err != nil {
 						return err
 					}
@@ -310,7 +404,7 @@ func deleteCommand() *cli.Command {
 				Name: "connection", Usage: "close a client connection with 320 CONNECTION_FORCED", ArgsUsage: "NAME",
 				Flags: apiFlags(&cli.StringFlag{Name: "reason", Usage: "reply text the client sees"}),
 				Action: func(cx *cli.Context) error {
-					a, err := args(cx, 1, 1, "NAME")
+					a, err := apiArgs(cx, 1, 1, "NAME")
 					if err != nil {
 						return err
 					}
@@ -319,6 +413,8 @@ func deleteCommand() *cli.Command {
 					})
 				},
 			},
+			deleteByNameCommand("policy", "delete a policy", "policies"),
+			deleteByNameCommand("vhost-limit", "clear a vhost limit (max-connections or max-queues)", "vhost-limits"),
 		},
 	}
 }
@@ -327,7 +423,7 @@ func purgeCommand() *cli.Command {
 	return &cli.Command{
 		Name: "purge", Usage: "drop a queue's ready messages (management API)", ArgsUsage: "QUEUE", Flags: apiFlags(),
 		Action: func(cx *cli.Context) error {
-			a, err := args(cx, 1, 1, "QUEUE")
+			a, err := apiArgs(cx, 1, 1, "QUEUE")
 			if err != nil {
 				return err
 			}
@@ -346,7 +442,7 @@ func publishCommand() *cli.Command {
 			&cli.StringFlag{Name: "routing-key", Aliases: []string{"k"}, Usage: "routing key (a queue's name with the default exchange)"},
 			&cli.StringFlag{Name: "properties", Usage: `properties as a JSON object, e.g. '{"delivery_mode":2,"headers":{"a":1}}'`}),
 		Action: func(cx *cli.Context) error {
-			a, err := args(cx, 0, 1, "[BODY]")
+			a, err := apiArgs(cx, 0, 1, "[BODY]")
 			if err != nil {
 				return err
 			}
@@ -399,7 +495,7 @@ func getCommand() *cli.Command {
 			&cli.BoolFlag{Name: "ack", Usage: "acknowledge them (removes them from the queue) instead of requeueing"},
 			&cli.IntFlag{Name: "truncate", Value: 50000, Usage: "bytes of each payload to show"}),
 		Action: func(cx *cli.Context) error {
-			a, err := args(cx, 1, 1, "QUEUE")
+			a, err := apiArgs(cx, 1, 1, "QUEUE")
 			if err != nil {
 				return err
 			}
@@ -427,7 +523,7 @@ func peekCommand() *cli.Command {
 			&cli.IntFlag{Name: "offset", Usage: "skip this many first"},
 			&cli.IntFlag{Name: "truncate", Value: 200, Usage: "bytes of each payload to show; 0: all"}),
 		Action: func(cx *cli.Context) error {
-			a, err := args(cx, 1, 1, "QUEUE")
+			a, err := apiArgs(cx, 1, 1, "QUEUE")
 			if err != nil {
 				return err
 			}
@@ -461,7 +557,7 @@ func exportCommand() *cli.Command {
 		ArgsUsage: "[FILE]",
 		Flags:     apiFlags(&cli.BoolFlag{Name: "vhost-only", Usage: "only --vhost's queues, exchanges and bindings"}),
 		Action: func(cx *cli.Context) error {
-			a, err := args(cx, 0, 1, "[FILE]")
+			a, err := apiArgs(cx, 0, 1, "[FILE]")
 			if err != nil {
 				return err
 			}
@@ -515,7 +611,7 @@ func importCommand() *cli.Command {
 		ArgsUsage: "[FILE]",
 		Flags:     apiFlags(&cli.BoolFlag{Name: "vhost-only", Usage: "a vhost's definitions, into --vhost"}),
 		Action: func(cx *cli.Context) error {
-			a, err := args(cx, 0, 1, "[FILE]")
+			a, err := apiArgs(cx, 0, 1, "[FILE]")
 			if err != nil {
 				return err
 			}
@@ -609,7 +705,10 @@ func (h *httpAdmin) send(method, query string, hdr http.Header, body, out any, s
 		return fmt.Errorf("%s %s: %s", method, req.URL.Path, resp.Status)
 	}
 	if out != nil {
-		return json.Unmarshal(data, out)
+		// UseNumber: integers beyond 2^53 (a TTL, a length limit) are shown as the broker has them.
+		d := json.NewDecoder(bytes.NewReader(data))
+		d.UseNumber()
+		return d.Decode(out)
 	}
 	return nil
 }

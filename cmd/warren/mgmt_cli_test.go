@@ -154,3 +154,94 @@ func TestAPICommands(t *testing.T) {
 		t.Fatalf("wrong password: %v", err)
 	}
 }
+
+// Policies and vhost limits: declare, list, replace, refuse, delete.
+func TestAPIPolicyAndLimitCommands(t *testing.T) {
+	u, _ := apiBroker(t)
+	runAPI(t, "", "declare", "queue", u, "orders.new")
+	runAPI(t, "", "declare", "policy", u, "--pattern=^orders\\.", `--definition={"max-length":3}`, "cap")
+
+	listPolicies := func() []map[string]any {
+		t.Helper()
+		var ps []map[string]any
+		if err := json.Unmarshal([]byte(runAPI(t, "", "list", "policies", u, "--format=json")), &ps); err != nil {
+			t.Fatal(err)
+		}
+		return ps
+	}
+	ps := listPolicies()
+	if len(ps) != 1 || ps[0]["name"] != "cap" || ps[0]["pattern"] != `^orders\.` || ps[0]["apply-to"] != "all" ||
+		ps[0]["priority"] != float64(0) || ps[0]["definition"].(map[string]any)["max-length"] != float64(3) {
+		t.Fatalf("list policies: %v", ps)
+	}
+	out := runAPI(t, "", "list", "policies", u)
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 ||
+		strings.Join(strings.Fields(lines[1]), " ") != `/ cap ^orders\. all {"max-length":3} 0` {
+		t.Fatalf("list policies (table):\n%s", out)
+	}
+	var qs []map[string]any
+	if err := json.Unmarshal([]byte(runAPI(t, "", "list", "queues", u, "--format=json")), &qs); err != nil {
+		t.Fatal(err)
+	}
+	if len(qs) != 1 || qs[0]["policy"] != "cap" {
+		t.Fatalf("queue's policy: %v", qs)
+	}
+
+	// Replaced: a large integer reaches the broker as written, priority and apply-to are sent.
+	runAPI(t, "", "declare", "policy", u, "--pattern=^orders\\.", `--definition={"message-ttl":9007199254740993}`,
+		"--priority=7", "--apply-to=queues", "cap")
+	ps = listPolicies()
+	if len(ps) != 1 || ps[0]["priority"] != float64(7) || ps[0]["apply-to"] != "queues" {
+		t.Fatalf("replaced policy: %v", ps)
+	}
+	if out := runAPI(t, "", "list", "policies", u); !strings.Contains(out, `{"message-ttl":9007199254740993}`) {
+		t.Fatalf("message-ttl lost its last digits:\n%s", out)
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"not JSON", []string{"--pattern=.", "--definition={bad", "p"}, "invalid --definition"},
+		{"not an object", []string{"--pattern=.", "--definition=[1]", "p"}, "invalid --definition"},
+		{"no pattern", []string{"--definition={}", "p"}, `"pattern"`},
+		{"unknown key", []string{"--pattern=.", `--definition={"no-such-key":1}`, "p"}, "400"},
+		{"bad apply-to", []string{"--pattern=.", `--definition={"max-length":1}`, "--apply-to=nothing", "p"}, "400"},
+		{"no name", []string{"--pattern=.", `--definition={"max-length":1}`}, "usage: warren declare policy NAME"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := runAPIErr(t, append([]string{"declare", "policy", u}, tc.args...)...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error with %q", err, tc.want)
+			}
+		})
+	}
+
+	runAPI(t, "", "delete", "policy", u, "cap")
+	if ps := listPolicies(); len(ps) != 0 {
+		t.Fatalf("after delete: %v", ps)
+	}
+	if err := runAPIErr(t, "delete", "policy", u, "cap"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("deleting a missing policy: %v", err)
+	}
+
+	runAPI(t, "", "declare", "vhost-limit", u, "max-queues", "1")
+	if out := runAPI(t, "", "list", "vhost-limits", u); !strings.Contains(out, `{"max-queues":1}`) {
+		t.Fatalf("list vhost-limits:\n%s", out)
+	}
+	if err := runAPIErr(t, "declare", "queue", u, "second"); err == nil {
+		t.Fatal("a second queue was declared beyond max-queues 1")
+	}
+	if err := runAPIErr(t, "declare", "vhost-limit", u, "max-queues", "many"); err == nil || !strings.Contains(err.Error(), "invalid VALUE") {
+		t.Fatalf("a limit that is not a number: %v", err)
+	}
+	if err := runAPIErr(t, "declare", "vhost-limit", u, "max-bananas", "1"); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Fatalf("an unknown limit: %v", err)
+	}
+	runAPI(t, "", "delete", "vhost-limit", u, "max-queues")
+	if out := runAPI(t, "", "list", "vhost-limits", u, "--format=json"); strings.TrimSpace(out) != "[]" {
+		t.Fatalf("after delete vhost-limit: %s", out)
+	}
+	runAPI(t, "", "declare", "queue", u, "second")
+}
