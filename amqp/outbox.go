@@ -11,9 +11,13 @@ import (
 // are never refused.
 const outboxHighWater = 1 << 20
 
-// keepBuffer is the largest outbox buffer a writer keeps for the next burst
-// when it finds nothing more to write; a larger one (a burst's) is let go.
-const keepBuffer = 64 << 10
+// keepBuffer is the largest outbox buffer a writer keeps for reuse; a larger
+// one (a burst's) is let go.
+const keepBuffer = 4 * outboxHighWater
+
+// keepIdle is the smallest second buffer a writer keeps when it goes idle:
+// smaller ones (a handshake's replies) are let go.
+const keepIdle = 4 << 10
 
 // outbox holds the frames waiting to be written to a connection's socket.
 // Anyone may append (the connection's own readLoop, other connections'
@@ -123,8 +127,12 @@ func (o *outbox) take() (buf []byte, kick []*consumer) {
 	buf, kick = o.buf, o.blocked
 	o.blocked = nil
 	if len(buf) == 0 {
-		// Idle: keep one buffer for the next burst, not two.
-		o.spare = nil
+		// Idle. A busy connection keeps both buffers for its next burst (growing a
+		// new one costs several allocations); an idle one keeps one small buffer,
+		// not two (issue 6, scenario 7).
+		if cap(o.spare) < keepIdle {
+			o.spare = nil
+		}
 		o.stopLocked()
 		return nil, kick
 	}
