@@ -20,8 +20,12 @@ func startBroker(t *testing.T) string {
 // TestConformance runs every check as a subtest named after it:
 // go test ./conformance -run 'TestConformance/queue.declare/'.
 func TestConformance(t *testing.T) {
-	url := startBroker(t)
-	for _, c := range Checks {
+	runChecks(t, startBroker(t), Checks)
+}
+
+// runChecks runs each check against the broker at url as a subtest named after it.
+func runChecks(t *testing.T, url string, checks []Check) {
+	for _, c := range checks {
 		t.Run(c.Name, func(t *testing.T) {
 			r := RunCheck(context.Background(), url, c)
 			switch {

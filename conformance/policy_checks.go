@@ -90,6 +90,17 @@ func (e *Env) readyEventually(q string, n int) {
 	e.Eventually(fmt.Sprintf("queue %s has %d ready messages", q, n), func() bool { return e.Ready(q) == n })
 }
 
+// rejectOne takes one message from q with basic.get and rejects it without requeue.
+func rejectOne(e *Env, ch *Chan, q string) error {
+	m, ok, err := ch.Get(q, false)
+	e.Must(err, "basic.get")
+	if !ok {
+		return fmt.Errorf("basic.get %s: empty", q)
+	}
+	e.Must(m.Reject(false), "basic.reject")
+	return nil
+}
+
 func (e *Env) publishN(ch *Chan, q string, bodies ...string) {
 	for _, b := range bodies {
 		e.Publish(ch, "", q, Text(b))
@@ -199,12 +210,9 @@ var policyChecks = []Check{
 			e.setPolicy(e.Name("policy"), 0, "queues", map[string]any{"dead-letter-exchange": polDLX}, q)
 			e.Inspect(q)
 			e.publishN(ch, q, "m")
-			m, ok, err := ch.Get(q, false)
-			e.Must(err, "basic.get")
-			if !ok {
-				return fmt.Errorf("basic.get %s: empty", q)
+			if err := rejectOne(e, ch, q); err != nil {
+				return err
 			}
-			e.Must(m.Reject(false), "basic.reject")
 			e.readyEventually(argDLQ, 1)
 			if n := e.Ready(polDLQ); n != 0 {
 				return fmt.Errorf("policy's dead-letter queue got %d messages, want 0 (the argument wins)", n)
@@ -222,12 +230,9 @@ var policyChecks = []Check{
 			e.publishN(ch, q, "m")
 			e.setPolicy(e.Name("policy"), 0, "queues", map[string]any{"dead-letter-exchange": dlx, "dead-letter-routing-key": "rk"}, q)
 			e.Inspect(q)
-			m, ok, err := ch.Get(q, false)
-			e.Must(err, "basic.get")
-			if !ok {
-				return fmt.Errorf("basic.get %s: empty", q)
+			if err := rejectOne(e, ch, q); err != nil {
+				return err
 			}
-			e.Must(m.Reject(false), "basic.reject")
 			e.readyEventually(dlq, 1)
 			d, ok, err := ch.Get(dlq, true)
 			e.Must(err, "basic.get dead letter")

@@ -37,15 +37,5 @@ func TestPolicyChecks(t *testing.T) {
 		MgmtURL = "http://" + ln.Addr().String()
 		t.Cleanup(func() { MgmtURL = "" })
 	}
-	for _, c := range policyChecks {
-		t.Run(c.Name, func(t *testing.T) {
-			r := RunCheck(context.Background(), url, c)
-			switch {
-			case r.Err != nil:
-				t.Fatalf("%v\nrule: %s", r.Err, c.Rule)
-			case r.Skipped != "":
-				t.Skip(r.Skipped)
-			}
-		})
-	}
+	runChecks(t, url, policyChecks)
 }

@@ -40,6 +40,44 @@ type xdeathRun struct {
 func (x *xdeathRun) queue() string    { n := x.e.Queue(); x.names = append(x.names, n); return n }
 func (x *xdeathRun) exchange() string { n := x.e.Exchange(); x.names = append(x.names, n); return n }
 
+// deadLettered names and declares, in this order, a fanout dead-letter exchange, a queue q with args
+// and that exchange as its x-dead-letter-exchange, and a queue dlq bound to the exchange.
+func (x *xdeathRun) deadLettered(ch *Chan, args amqp.Table) (q, dlq string) {
+	e := x.e
+	dlx := x.exchange()
+	q, dlq = x.queue(), x.queue()
+	e.Must(ch.ExchangeDeclare(dlx, "fanout", false, false, false, false, nil), "exchange.declare dlx")
+	args["x-dead-letter-exchange"] = dlx
+	_, err := ch.QueueDeclare(q, false, false, false, false, args)
+	e.Must(err, "queue.declare")
+	_, err = ch.QueueDeclare(dlq, false, false, false, false, nil)
+	e.Must(err, "queue.declare dlq")
+	e.Bind(ch, dlq, "", dlx, nil)
+	return q, dlq
+}
+
+// deadLetteredByKey names a queue q and a queue dlq, in this order, declares dlq, then q (durable as
+// asked) with args and the default exchange as its dead-letter exchange, dlq as its dead-letter key.
+func (x *xdeathRun) deadLetteredByKey(ch *Chan, durable bool, args amqp.Table) (q, dlq string) {
+	e := x.e
+	q, dlq = x.queue(), x.queue()
+	_, err := ch.QueueDeclare(dlq, false, false, false, false, nil)
+	e.Must(err, "queue.declare dlq")
+	args["x-dead-letter-exchange"], args["x-dead-letter-routing-key"] = "", dlq
+	_, err = ch.QueueDeclare(q, durable, false, false, false, args)
+	e.Must(err, "queue.declare")
+	return q, dlq
+}
+
+// sourced declares a direct exchange (named before deadLettered's names) and binds q to it with key k1.
+func (x *xdeathRun) sourced(ch *Chan, args amqp.Table) (xch, q, dlq string) {
+	xch = x.exchange()
+	x.e.Must(ch.ExchangeDeclare(xch, "direct", false, false, false, false, nil), "exchange.declare")
+	q, dlq = x.deadLettered(ch, args)
+	x.e.Bind(ch, q, "k1", xch, nil)
+	return xch, q, dlq
+}
+
 // normalize replaces the random hex suffix of every name in b with the name's index in the scenario,
 // zero-padded to the same length (so offsets hold): ….q.00000001 for the first name, and so on.
 func (x *xdeathRun) normalize(b []byte) []byte {
@@ -149,15 +187,7 @@ var xdeathScenarios = []xdeathScenario{
 		rule: "rabbit_dead_letter:make_msg/5: a rejected message with a CC header and another header; routing-keys holds the key and the CC key",
 		run: func(e *Env, x *xdeathRun) []byte {
 			ch := e.Channel()
-			xch, dlx, q, dlq := x.exchange(), x.exchange(), x.queue(), x.queue()
-			e.Must(ch.ExchangeDeclare(xch, "direct", false, false, false, false, nil), "exchange.declare")
-			e.Must(ch.ExchangeDeclare(dlx, "fanout", false, false, false, false, nil), "exchange.declare dlx")
-			_, err := ch.QueueDeclare(q, false, false, false, false, amqp.Table{"x-dead-letter-exchange": dlx})
-			e.Must(err, "queue.declare")
-			_, err = ch.QueueDeclare(dlq, false, false, false, false, nil)
-			e.Must(err, "queue.declare dlq")
-			e.Bind(ch, q, "k1", xch, nil)
-			e.Bind(ch, dlq, "", dlx, nil)
+			xch, q, dlq := x.sourced(ch, amqp.Table{})
 			r := xdeathConn(e)
 			rawPublish(r, 1, xch, "k1", []xfield{
 				{key: "zz-app", val: strVal("1")},
@@ -171,16 +201,7 @@ var xdeathScenarios = []xdeathScenario{
 		name: "expired-queue-ttl",
 		rule: "rabbit_dead_letter:make_msg/5: a message expired by the queue's x-message-ttl (no original-expiration)",
 		run: func(e *Env, x *xdeathRun) []byte {
-			ch := e.Channel()
-			xch, dlx, q, dlq := x.exchange(), x.exchange(), x.queue(), x.queue()
-			e.Must(ch.ExchangeDeclare(xch, "direct", false, false, false, false, nil), "exchange.declare")
-			e.Must(ch.ExchangeDeclare(dlx, "fanout", false, false, false, false, nil), "exchange.declare dlx")
-			_, err := ch.QueueDeclare(q, false, false, false, false, amqp.Table{"x-dead-letter-exchange": dlx, "x-message-ttl": int32(20)})
-			e.Must(err, "queue.declare")
-			_, err = ch.QueueDeclare(dlq, false, false, false, false, nil)
-			e.Must(err, "queue.declare dlq")
-			e.Bind(ch, q, "k1", xch, nil)
-			e.Bind(ch, dlq, "", dlx, nil)
+			xch, _, dlq := x.sourced(e.Channel(), amqp.Table{"x-message-ttl": int32(20)})
 			r := xdeathConn(e)
 			rawPublish(r, 1, xch, "k1", nil, "", xdeathBody)
 			return rawGet(e, r, 1, dlq)
@@ -190,12 +211,7 @@ var xdeathScenarios = []xdeathScenario{
 		name: "expired-per-message",
 		rule: "rabbit_dead_letter:per_msg_ttl_header/1: a message expired by its expiration property keeps it as original-expiration; the property is removed",
 		run: func(e *Env, x *xdeathRun) []byte {
-			ch := e.Channel()
-			q, dlq := x.queue(), x.queue()
-			_, err := ch.QueueDeclare(dlq, false, false, false, false, nil)
-			e.Must(err, "queue.declare dlq")
-			_, err = ch.QueueDeclare(q, false, false, false, false, amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq})
-			e.Must(err, "queue.declare")
+			q, dlq := x.deadLetteredByKey(e.Channel(), false, amqp.Table{})
 			r := xdeathConn(e)
 			rawPublish(r, 1, "", q, []xfield{{key: "a", val: xval{tag: 'l', raw: binary.BigEndian.AppendUint64(nil, 7)}}}, "20", xdeathBody)
 			return rawGet(e, r, 1, dlq)
@@ -205,14 +221,7 @@ var xdeathScenarios = []xdeathScenario{
 		name: "maxlen",
 		rule: "rabbit_amqqueue_process:maybe_drop_head/2: the head dropped by x-max-length is dead-lettered with reason maxlen",
 		run: func(e *Env, x *xdeathRun) []byte {
-			ch := e.Channel()
-			dlx, q, dlq := x.exchange(), x.queue(), x.queue()
-			e.Must(ch.ExchangeDeclare(dlx, "fanout", false, false, false, false, nil), "exchange.declare dlx")
-			_, err := ch.QueueDeclare(q, false, false, false, false, amqp.Table{"x-dead-letter-exchange": dlx, "x-max-length": int32(1)})
-			e.Must(err, "queue.declare")
-			_, err = ch.QueueDeclare(dlq, false, false, false, false, nil)
-			e.Must(err, "queue.declare dlq")
-			e.Bind(ch, dlq, "", dlx, nil)
+			q, dlq := x.deadLettered(e.Channel(), amqp.Table{"x-max-length": int32(1)})
 			r := xdeathConn(e)
 			rawPublish(r, 1, "", q, nil, "", xdeathBody)
 			rawPublish(r, 1, "", q, nil, "", xdeathBody)
@@ -224,12 +233,7 @@ var xdeathScenarios = []xdeathScenario{
 		rule: "rabbit_fifo:return_one/5: a quorum queue's message returned more than x-delivery-limit times is dead-lettered with reason delivery_limit; x-dead-letter-routing-key drops CC",
 		run: func(e *Env, x *xdeathRun) []byte {
 			ch := e.Channel()
-			q, dlq := x.queue(), x.queue()
-			_, err := ch.QueueDeclare(dlq, false, false, false, false, nil)
-			e.Must(err, "queue.declare dlq")
-			_, err = ch.QueueDeclare(q, true, false, false, false, amqp.Table{"x-queue-type": "quorum", "x-delivery-limit": int32(1),
-				"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq})
-			e.Must(err, "queue.declare quorum")
+			q, dlq := x.deadLetteredByKey(ch, true, amqp.Table{"x-queue-type": "quorum", "x-delivery-limit": int32(1)})
 			r := xdeathConn(e)
 			rawPublish(r, 1, "", q, []xfield{{key: "CC", val: xval{tag: 'A', arr: []xval{strVal("nowhere")}}}}, "", xdeathBody)
 			nackOne(e, ch, q, true)
