@@ -62,6 +62,14 @@ func wantQueue(e *Env, q, want, what string) {
 	}
 }
 
+// wantRequeued waits until q holds as many ready messages as want names, then checks them like wantQueue
+// (messages requeued by a close or a rollback come back asynchronously).
+func wantRequeued(e *Env, q, want, what string) {
+	n := len(strings.Fields(want))
+	e.Eventually(fmt.Sprintf("%d messages ready in %s %s", n, q, what), func() bool { info, _ := e.Inspect(q); return info.Messages == n })
+	wantQueue(e, q, want, what)
+}
+
 // consumeN starts a consumer (manual ack) on a fresh channel with prefetch and waits for n deliveries.
 func consumer(e *Env, q string, prefetch int, global bool) (*Chan, <-chan amqp.Delivery) {
 	ch := e.Channel()
@@ -71,6 +79,21 @@ func consumer(e *Env, q string, prefetch int, global bool) (*Chan, <-chan amqp.D
 	d, err := ch.Consume(q, "", false, false, false, false, nil)
 	e.Must(err, "basic.consume")
 	return ch, d
+}
+
+// secondConsumerRefused consumes a fresh queue on one connection, then on another, each exclusively as
+// asked, and expects the second basic.consume refused with 403 ACCESS_REFUSED on its channel.
+func secondConsumerRefused(e *Env, firstExclusive, secondExclusive bool) error {
+	first := e.Channel()
+	q := e.DeclareQueue(first)
+	_, err := first.Consume(q, "", false, firstExclusive, false, false, nil)
+	e.Must(err, fmt.Sprintf("first basic.consume (exclusive %v)", firstExclusive))
+	second := e.Channel()
+	_, err = second.Consume(q, "", false, secondExclusive, false, false, nil)
+	e.WantChannelError(second, err, amqp.AccessRefused,
+		fmt.Sprintf("ACCESS_REFUSED - queue '%s' in vhost '%s' in exclusive use", q, e.Vhost),
+		fmt.Sprintf("second basic.consume (exclusive %v)", secondExclusive))
+	return nil
 }
 
 var basicChecks = []Check{
@@ -107,32 +130,12 @@ var basicChecks = []Check{
 	{
 		Name: "basic.consume/exclusive-consumer-refuses-others-403",
 		Rule: "AMQP 0-9-1 basic.consume exclusive: ACCESS_REFUSED for other consumers (RabbitMQ rabbit_amqqueue_process.erl)",
-		Run: func(e *Env) error {
-			first := e.Channel()
-			q := e.DeclareQueue(first)
-			_, err := first.Consume(q, "", false, true, false, false, nil)
-			e.Must(err, "exclusive basic.consume")
-			second := e.Channel()
-			_, err = second.Consume(q, "", false, false, false, false, nil)
-			e.WantChannelError(second, err, amqp.AccessRefused,
-				fmt.Sprintf("ACCESS_REFUSED - queue '%s' in vhost '%s' in exclusive use", q, e.Vhost), "second basic.consume")
-			return nil
-		},
+		Run:  func(e *Env) error { return secondConsumerRefused(e, true, false) },
 	},
 	{
 		Name: "basic.consume/exclusive-refused-when-consumers-exist-403",
 		Rule: "AMQP 0-9-1 basic.consume exclusive (rule: ACCESS_REFUSED if the queue has consumers)",
-		Run: func(e *Env) error {
-			first := e.Channel()
-			q := e.DeclareQueue(first)
-			_, err := first.Consume(q, "", false, false, false, false, nil)
-			e.Must(err, "basic.consume")
-			second := e.Channel()
-			_, err = second.Consume(q, "", false, true, false, false, nil)
-			e.WantChannelError(second, err, amqp.AccessRefused,
-				fmt.Sprintf("ACCESS_REFUSED - queue '%s' in vhost '%s' in exclusive use", q, e.Vhost), "exclusive basic.consume")
-			return nil
-		},
+		Run:  func(e *Env) error { return secondConsumerRefused(e, false, true) },
 	},
 	{
 		Name: "basic.consume/duplicate-tag-530",
@@ -202,9 +205,7 @@ var basicChecks = []Check{
 		Name: "basic.get/ok-with-message-count-then-empty",
 		Rule: "AMQP 0-9-1 basic.get, basic.get-ok message-count (messages left), basic.get-empty",
 		Run: func(e *Env) error {
-			ch := e.Channel()
-			q := e.DeclareQueue(ch)
-			fill(e, q, 3)
+			ch, q := filledQueue(e, 3)
 			for i, left := range []uint32{2, 1, 0} {
 				m, ok, err := ch.Get(q, true)
 				e.Must(err, "basic.get")
@@ -235,15 +236,12 @@ var basicChecks = []Check{
 		Name: "basic.ack/single-and-multiple",
 		Rule: "AMQP 0-9-1 basic.ack delivery-tag, multiple (up to and including the tag)",
 		Run: func(e *Env) error {
-			ch := e.Channel()
-			q := e.DeclareQueue(ch)
-			fill(e, q, 5)
+			ch, q := filledQueue(e, 5)
 			ms := getN(e, ch, q, 5)
 			e.Must(ch.Ack(ms[2].DeliveryTag, true), "basic.ack multiple of the 3rd") // m1..m3
 			e.Must(ch.Ack(ms[4].DeliveryTag, false), "basic.ack of the 5th")         // m5
 			e.Must(ch.Close(), "channel.close")                                      // m4 requeued
-			e.Eventually("the unacked message requeued after channel.close", func() bool { n, _ := e.Inspect(q); return n.Messages == 1 })
-			wantQueue(e, q, "m4(r)", "after acking m1..m3 (multiple) and m5")
+			wantRequeued(e, q, "m4(r)", "after acking m1..m3 (multiple) and m5")
 			return nil
 		},
 	},
@@ -251,9 +249,7 @@ var basicChecks = []Check{
 		Name: "basic.nack/multiple-requeue-keeps-order",
 		Rule: "RabbitMQ docs/nack.md: basic.nack multiple requeue; requeued messages keep their place and are marked redelivered (docs/confirms.md)",
 		Run: func(e *Env) error {
-			ch := e.Channel()
-			q := e.DeclareQueue(ch)
-			fill(e, q, 3)
+			ch, q := filledQueue(e, 3)
 			ms := getN(e, ch, q, 3)
 			e.Must(ch.Nack(ms[2].DeliveryTag, true, true), "basic.nack multiple requeue")
 			e.Sync(ch)
@@ -265,9 +261,7 @@ var basicChecks = []Check{
 		Name: "basic.nack/requeue-returns-to-original-place",
 		Rule: "RabbitMQ docs/confirms.md: a requeued message goes back to its original position in the queue if possible",
 		Run: func(e *Env) error {
-			ch := e.Channel()
-			q := e.DeclareQueue(ch)
-			fill(e, q, 4)
+			ch, q := filledQueue(e, 4)
 			ms := getN(e, ch, q, 2)
 			e.Must(ch.Nack(ms[1].DeliveryTag, false, true), "basic.nack m2 requeue")
 			e.Must(ch.Nack(ms[0].DeliveryTag, false, true), "basic.nack m1 requeue")
@@ -280,9 +274,7 @@ var basicChecks = []Check{
 		Name: "basic.nack/requeue-false-drops",
 		Rule: "RabbitMQ docs/nack.md: basic.nack requeue=false discards (or dead-letters) the message",
 		Run: func(e *Env) error {
-			ch := e.Channel()
-			q := e.DeclareQueue(ch)
-			fill(e, q, 2)
+			ch, q := filledQueue(e, 2)
 			ms := getN(e, ch, q, 2)
 			e.Must(ch.Nack(ms[1].DeliveryTag, true, false), "basic.nack multiple requeue=false")
 			e.Must(ch.Close(), "channel.close")
@@ -294,9 +286,7 @@ var basicChecks = []Check{
 		Name: "basic.reject/requeue-and-drop",
 		Rule: "AMQP 0-9-1 basic.reject requeue",
 		Run: func(e *Env) error {
-			ch := e.Channel()
-			q := e.DeclareQueue(ch)
-			fill(e, q, 2)
+			ch, q := filledQueue(e, 2)
 			ms := getN(e, ch, q, 2)
 			e.Must(ch.Reject(ms[0].DeliveryTag, false), "basic.reject m1 requeue=false")
 			e.Must(ch.Reject(ms[1].DeliveryTag, true), "basic.reject m2 requeue=true")
@@ -319,9 +309,7 @@ var basicChecks = []Check{
 		Name: "basic.ack/double-ack-406",
 		Rule: "AMQP 0-9-1 basic.ack (a tag acknowledged twice is unknown the second time)",
 		Run: func(e *Env) error {
-			ch := e.Channel()
-			q := e.DeclareQueue(ch)
-			fill(e, q, 1)
+			ch, q := filledQueue(e, 1)
 			m := getN(e, ch, q, 1)[0]
 			e.Must(ch.Ack(m.DeliveryTag, false), "first basic.ack")
 			e.Must(ch.Ack(m.DeliveryTag, false), "second basic.ack")
@@ -416,9 +404,7 @@ var basicChecks = []Check{
 		Name: "basic.recover/requeue-true-redelivers",
 		Rule: "AMQP 0-9-1 basic.recover requeue=true",
 		Run: func(e *Env) error {
-			ch := e.Channel()
-			q := e.DeclareQueue(ch)
-			fill(e, q, 2)
+			_, q := filledQueue(e, 2)
 			cons, d := consumer(e, q, 0, false)
 			first := e.RecvN(d, 2, "before basic.recover")
 			if got := bodiesFlags(first); got != "m1 m2" {
@@ -475,9 +461,7 @@ var basicChecks = []Check{
 		Name: "basic.consume/no-ack-removes-on-delivery",
 		Rule: "AMQP 0-9-1 basic.consume no-ack",
 		Run: func(e *Env) error {
-			ch := e.Channel()
-			q := e.DeclareQueue(ch)
-			fill(e, q, 2)
+			_, q := filledQueue(e, 2)
 			cons := e.Channel()
 			d, err := cons.Consume(q, "", true, false, false, false, nil)
 			e.Must(err, "basic.consume no-ack")
@@ -491,14 +475,11 @@ var basicChecks = []Check{
 		Name: "basic.consume/unacked-requeued-on-channel-close",
 		Rule: "AMQP 0-9-1 basic.ack / channel.close: messages not acknowledged when their channel closes are requeued",
 		Run: func(e *Env) error {
-			ch := e.Channel()
-			q := e.DeclareQueue(ch)
-			fill(e, q, 2)
+			_, q := filledQueue(e, 2)
 			cons, d := consumer(e, q, 0, false)
 			e.RecvN(d, 2, "consumer")
 			e.Must(cons.Close(), "channel.close")
-			e.Eventually("both messages requeued after channel.close", func() bool { n, _ := e.Inspect(q); return n.Messages == 2 })
-			wantQueue(e, q, "m1(r) m2(r)", "after the consumer's channel closed")
+			wantRequeued(e, q, "m1(r) m2(r)", "after the consumer's channel closed")
 			return nil
 		},
 	},
@@ -506,14 +487,11 @@ var basicChecks = []Check{
 		Name: "basic.consume/unacked-requeued-on-connection-close",
 		Rule: "AMQP 0-9-1 basic.ack / connection.close: messages not acknowledged when their connection closes are requeued",
 		Run: func(e *Env) error {
-			ch := e.Channel()
-			q := e.DeclareQueue(ch)
-			fill(e, q, 2)
+			_, q := filledQueue(e, 2)
 			cons, d := consumer(e, q, 0, false)
 			e.RecvN(d, 2, "consumer")
 			e.Must(cons.Conn.Close(), "connection.close")
-			e.Eventually("both messages requeued after connection.close", func() bool { n, _ := e.Inspect(q); return n.Messages == 2 })
-			wantQueue(e, q, "m1(r) m2(r)", "after the consumer's connection closed")
+			wantRequeued(e, q, "m1(r) m2(r)", "after the consumer's connection closed")
 			return nil
 		},
 	},

@@ -225,17 +225,14 @@ var txChecks = []Check{
 		Name: "tx.rollback/discards-acks",
 		Rule: "AMQP 0-9-1 tx class; RabbitMQ docs/semantics.md: transactions cover acks and rejects",
 		Run: func(e *Env) error {
-			ch := e.Channel()
-			q := e.DeclareQueue(ch)
-			fill(e, q, 2)
+			ch, q := filledQueue(e, 2)
 			e.Must(ch.Tx(), "tx.select")
 			ms := getN(e, ch, q, 2)
 			e.Must(ch.Ack(ms[0].DeliveryTag, false), "basic.ack m1")
 			e.Must(ch.Reject(ms[1].DeliveryTag, false), "basic.reject m2 requeue=false")
 			e.Must(ch.TxRollback(), "tx.rollback")
 			e.Must(ch.Close(), "channel.close")
-			e.Eventually("both messages requeued (ack and reject rolled back)", func() bool { n, _ := e.Inspect(q); return n.Messages == 2 })
-			wantQueue(e, q, "m1(r) m2(r)", "after rolling back an ack and a reject and closing the channel")
+			wantRequeued(e, q, "m1(r) m2(r)", "after rolling back an ack and a reject and closing the channel")
 			return nil
 		},
 	},
@@ -243,16 +240,13 @@ var txChecks = []Check{
 		Name: "tx.commit/applies-acks",
 		Rule: "AMQP 0-9-1 tx.commit; RabbitMQ docs/semantics.md",
 		Run: func(e *Env) error {
-			ch := e.Channel()
-			q := e.DeclareQueue(ch)
-			fill(e, q, 3)
+			ch, q := filledQueue(e, 3)
 			e.Must(ch.Tx(), "tx.select")
 			ms := getN(e, ch, q, 3)
 			e.Must(ch.Ack(ms[1].DeliveryTag, true), "basic.ack multiple m1..m2")
 			e.Must(ch.TxCommit(), "tx.commit")
 			e.Must(ch.Close(), "channel.close")
-			e.Eventually("m3 requeued after channel.close", func() bool { n, _ := e.Inspect(q); return n.Messages == 1 })
-			wantQueue(e, q, "m3(r)", "after committing the ack of m1..m2 and closing the channel")
+			wantRequeued(e, q, "m3(r)", "after committing the ack of m1..m2 and closing the channel")
 			return nil
 		},
 	},

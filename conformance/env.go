@@ -105,6 +105,15 @@ func (e *Env) Exchange() string {
 	return n
 }
 
+// frameworkTrack hands the queues and exchanges named by a framework's own pattern (not by Env.Queue or
+// Env.Exchange) to the check's cleanup, which deletes them.
+func (e *Env) frameworkTrack(queues, exchanges []string) {
+	e.mu.Lock()
+	e.mu.queues = append(e.mu.queues, queues...)
+	e.mu.exchanges = append(e.mu.exchanges, exchanges...)
+	e.mu.Unlock()
+}
+
 // Conn is a client connection opened by an Env, with a close listener registered at dial time (so a
 // connection exception is never missed).
 type Conn struct {

@@ -233,9 +233,7 @@ var frameworkKombuChecks = []Check{
 			e.Must(ch.ExchangeDeclare(rpcX, "topic", true, false, false, false, nil), "exchange.declare "+rpcX)
 			service := strings.ReplaceAll(e.Name("svc"), ".", "_")
 			rq := "rpc-" + service
-			e.mu.Lock()
-			e.mu.queues = append(e.mu.queues, rq)
-			e.mu.Unlock()
+			e.frameworkTrack([]string{rq}, nil)
 			_, err := ch.QueueDeclare(rq, true, false, false, false, nil)
 			e.Must(err, "queue.declare "+rq)
 			e.Bind(ch, rq, service+".*", rpcX, nil)
@@ -243,9 +241,7 @@ var frameworkKombuChecks = []Check{
 			caller := strings.ReplaceAll(e.Name("caller"), ".", "_")
 			uuid := strings.TrimPrefix(e.Name("u"), "conformance.")
 			reply := "rpc.reply-" + caller + "-" + uuid
-			e.mu.Lock()
-			e.mu.queues = append(e.mu.queues, reply)
-			e.mu.Unlock()
+			e.frameworkTrack([]string{reply}, nil)
 			_, err = ch.QueueDeclare(reply, true, false, false, false, amqp.Table{"x-expires": namekoReplyTTL})
 			e.Must(err, "queue.declare "+reply)
 			e.Bind(ch, reply, uuid, rpcX, nil)
@@ -304,16 +300,12 @@ var frameworkKombuChecks = []Check{
 			ch := e.Channel()
 			source := strings.ReplaceAll(e.Name("src"), ".", "_")
 			x := source + ".events"
-			e.mu.Lock()
-			e.mu.exchanges = append(e.mu.exchanges, x)
-			e.mu.Unlock()
+			e.frameworkTrack(nil, []string{x})
 			e.Must(ch.ExchangeDeclare(x, "topic", true, true, false, false, nil), "exchange.declare "+x)
 			var qs []string
 			for _, h := range []string{"billing.on_paid", "mail.on_paid"} {
 				q := "evt-" + source + "-paid--" + h
-				e.mu.Lock()
-				e.mu.queues = append(e.mu.queues, q)
-				e.mu.Unlock()
+				e.frameworkTrack([]string{q}, nil)
 				_, err := ch.QueueDeclare(q, true, false, false, false, nil)
 				e.Must(err, "queue.declare "+q)
 				e.Bind(ch, q, "paid", x, nil)

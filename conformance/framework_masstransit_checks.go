@@ -20,12 +20,10 @@ func init() { Checks = append(Checks, masstransitChecks...) }
 // and an exchange (queue true) or as an exchange. Framework names such as "<endpoint>_error" are built from it.
 func (e *Env) fwName(suffix string, queue bool) string {
 	n := e.Name("fw") + suffix
-	e.mu.Lock()
 	if queue {
-		e.mu.queues = append(e.mu.queues, n)
+		e.frameworkTrack([]string{n}, nil)
 	}
-	e.mu.exchanges = append(e.mu.exchanges, n) // endpoints are an exchange and a queue of one name
-	e.mu.Unlock()
+	e.frameworkTrack(nil, []string{n}) // endpoints are an exchange and a queue of one name
 	return n
 }
 
@@ -210,10 +208,7 @@ var masstransitChecks = []Check{
 			endpoint := e.fwName(".order-service", true)
 			errQ := endpoint + "_error"
 			skipQ := endpoint + "_skipped"
-			e.mu.Lock()
-			e.mu.queues = append(e.mu.queues, errQ, skipQ)
-			e.mu.exchanges = append(e.mu.exchanges, errQ, skipQ)
-			e.mu.Unlock()
+			e.frameworkTrack([]string{errQ, skipQ}, []string{errQ, skipQ})
 			e.mtEndpoint(ch, endpoint)
 			e.mtEndpoint(ch, errQ)
 			e.mtEndpoint(ch, skipQ)
@@ -306,9 +301,7 @@ var masstransitChecks = []Check{
 			endpoint := e.fwName(".order-service", true)
 			e.mtEndpoint(ch, endpoint)
 			delayX := endpoint + "_delay"
-			e.mu.Lock()
-			e.mu.exchanges = append(e.mu.exchanges, delayX)
-			e.mu.Unlock()
+			e.frameworkTrack(nil, []string{delayX})
 			// On a connection of its own: RabbitMQ refuses an unknown type with a connection exception.
 			probe := e.Channel()
 			err := probe.ExchangeDeclare(delayX, "x-delayed-message", true, false, false, false, amqp.Table{"x-delayed-type": "fanout"})
@@ -389,13 +382,10 @@ var masstransitChecks = []Check{
 			level := func(l int) string { return fmt.Sprintf("%sdelay-level-%02d", prefix, l) }
 			delivery := prefix + "delay-delivery"
 			dest := e.fwName(".Sales", true)
-			e.mu.Lock()
 			for l := range nsbDelayLevels {
-				e.mu.queues = append(e.mu.queues, level(l))
-				e.mu.exchanges = append(e.mu.exchanges, level(l))
+				e.frameworkTrack([]string{level(l)}, []string{level(l)})
 			}
-			e.mu.exchanges = append(e.mu.exchanges, delivery)
-			e.mu.Unlock()
+			e.frameworkTrack(nil, []string{delivery})
 
 			base := e.nsbQueueArgs()
 			for l := nsbDelayLevels - 1; l >= 0; l-- {

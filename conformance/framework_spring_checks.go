@@ -11,13 +11,29 @@ import (
 
 func init() { Checks = append(Checks, springChecks...) }
 
-// frameworkTrack hands the queues and exchanges named by a framework's own pattern (not by Env.Queue or
-// Env.Exchange) to the check's cleanup, which deletes them.
-func (e *Env) frameworkTrack(queues, exchanges []string) {
-	e.mu.Lock()
-	e.mu.queues = append(e.mu.queues, queues...)
-	e.mu.exchanges = append(e.mu.exchanges, exchanges...)
-	e.mu.Unlock()
+// symfonyDelays is the exchange Symfony Messenger publishes delayed messages to.
+const symfonyDelays = "delays"
+
+// symfonyDelayQueue declares what Symfony Messenger's createDelayQueue does: the durable direct exchange
+// "delays" (deleted after the check only if this check created it), and the durable queue name with
+// x-message-ttl delay (ms), x-expires delay+10000 and dead-letter exchange and key dlx and key, bound to
+// "delays" by its own name. It returns the queue's arguments.
+func (e *Env) symfonyDelayQueue(ch *Chan, name string, delay int, dlx, key string) amqp.Table {
+	e.frameworkTrack([]string{name}, nil)
+	if !e.ExchangeExists(symfonyDelays) {
+		e.frameworkTrack(nil, []string{symfonyDelays})
+	}
+	e.Must(ch.ExchangeDeclare(symfonyDelays, "direct", true, false, false, false, nil), "exchange.declare delays direct durable")
+	args := amqp.Table{
+		"x-message-ttl":             int32(delay),
+		"x-expires":                 int32(delay + 10000),
+		"x-dead-letter-exchange":    dlx,
+		"x-dead-letter-routing-key": key,
+	}
+	_, err := ch.QueueDeclare(name, true, false, false, false, args)
+	e.Must(err, "queue.declare "+name)
+	e.Bind(ch, name, name, symfonyDelays, nil)
+	return args
 }
 
 // is404 reports whether err is a server's NOT_FOUND channel exception.
@@ -147,29 +163,14 @@ var springChecks = []Check{
 			e.Must(err, "queue.declare "+q)
 			e.Bind(ch, q, "", x, nil)
 
-			const delays = "delays"
 			dq := fmt.Sprintf("delay_%s_%s_%d_delay", x, "key", delay)
-			e.frameworkTrack([]string{dq}, nil)
-			ex := e.ExchangeExists(delays)
-			if !ex {
-				e.frameworkTrack(nil, []string{delays})
-			}
-			e.Must(ch.ExchangeDeclare(delays, "direct", true, false, false, false, nil), "exchange.declare delays direct durable")
-			args := amqp.Table{
-				"x-message-ttl":             int32(delay),
-				"x-expires":                 int32(delay + 10000),
-				"x-dead-letter-exchange":    x,
-				"x-dead-letter-routing-key": "key",
-			}
-			_, err = ch.QueueDeclare(dq, true, false, false, false, args)
-			e.Must(err, "queue.declare "+dq)
-			e.Bind(ch, dq, dq, delays, nil)
+			args := e.symfonyDelayQueue(ch, dq, delay, x, "key")
 			// Symfony redeclares the delay queue before each delayed publish: equivalent arguments are fine.
 			_, err = ch.QueueDeclare(dq, true, false, false, false, args)
 			e.Must(err, "second queue.declare "+dq+" with the same arguments")
 
 			start := time.Now()
-			e.PublishConfirmed(e.Publisher(), delays, dq, amqp.Publishing{
+			e.PublishConfirmed(e.Publisher(), symfonyDelays, dq, amqp.Publishing{
 				ContentType: "text/plain", DeliveryMode: amqp.Persistent,
 				Headers: amqp.Table{"type": "App\\Message\\Ping"}, Body: []byte(`{"n":1}`)})
 			got, err := ch.Consume(q, "", false, false, false, false, nil)
@@ -185,7 +186,7 @@ var springChecks = []Check{
 			if err != nil {
 				return err
 			}
-			if err := wantDeath(t, dq, "expired", delays, []any{dq}); err != nil {
+			if err := wantDeath(t, dq, "expired", symfonyDelays, []any{dq}); err != nil {
 				return err
 			}
 			e.Must(m.Ack(false), "basic.ack")
@@ -210,21 +211,8 @@ var springChecks = []Check{
 				e.Must(err, "queue.declare "+q)
 				e.Bind(ch, q, "", x, nil)
 			}
-			const delays = "delays"
 			rq := fmt.Sprintf("delay_%s_%s_%d_retry", x, failed, delay)
-			e.frameworkTrack([]string{rq}, nil)
-			if !e.ExchangeExists(delays) {
-				e.frameworkTrack(nil, []string{delays})
-			}
-			e.Must(ch.ExchangeDeclare(delays, "direct", true, false, false, false, nil), "exchange.declare delays direct durable")
-			_, err := ch.QueueDeclare(rq, true, false, false, false, amqp.Table{
-				"x-message-ttl":             int32(delay),
-				"x-expires":                 int32(delay + 10000),
-				"x-dead-letter-exchange":    "",
-				"x-dead-letter-routing-key": failed,
-			})
-			e.Must(err, "queue.declare "+rq)
-			e.Bind(ch, rq, rq, delays, nil)
+			e.symfonyDelayQueue(ch, rq, delay, "", failed)
 
 			pub := e.Publisher()
 			e.PublishConfirmed(pub, x, "", Text("job"))
@@ -234,7 +222,7 @@ var springChecks = []Check{
 			if !ok {
 				e.Fatalf("basic.get %s: empty, want the message", failed)
 			}
-			e.PublishConfirmed(pub, delays, rq, amqp.Publishing{DeliveryMode: amqp.Persistent,
+			e.PublishConfirmed(pub, symfonyDelays, rq, amqp.Publishing{DeliveryMode: amqp.Persistent,
 				Headers: amqp.Table{"retry-count": int32(1)}, Body: d.Body})
 			e.Must(d.Ack(false), "basic.ack of the failed delivery")
 			if got := e.Drain(other); len(got) != 1 || got[0] != "job" {
@@ -251,7 +239,7 @@ var springChecks = []Check{
 			if err != nil {
 				return err
 			}
-			if err := wantDeath(t, rq, "expired", delays, []any{rq}); err != nil {
+			if err := wantDeath(t, rq, "expired", symfonyDelays, []any{rq}); err != nil {
 				return err
 			}
 			e.Must(m.Ack(false), "basic.ack of the retry")

@@ -31,6 +31,14 @@ func fill(e *Env, q string, n int) {
 	}
 }
 
+// filledQueue opens a channel, declares a fresh queue on it and fills it with n messages, as fill.
+func filledQueue(e *Env, n int) (*Chan, string) {
+	ch := e.Channel()
+	q := e.DeclareQueue(ch)
+	fill(e, q, n)
+	return ch, q
+}
+
 // exclusiveLockedChecks: another connection's exclusive queue is RESOURCE_LOCKED for every method that
 // names it (AMQP 0-9-1 queue.declare exclusive, rule 'exclusive').
 func exclusiveLockedChecks() []Check {
@@ -124,9 +132,7 @@ var queueChecks = concat([]Check{
 		Name: "queue.declare/declare-ok-counts",
 		Rule: "AMQP 0-9-1 queue.declare-ok message-count and consumer-count; RabbitMQ: message-count counts ready messages, consumer-count all consumers",
 		Run: func(e *Env) error {
-			ch := e.Channel()
-			q := e.DeclareQueue(ch)
-			fill(e, q, 3)
+			ch, q := filledQueue(e, 3)
 			info, err := ch.QueueDeclare(q, false, false, false, false, nil)
 			e.Must(err, "redeclare")
 			if info.Name != q || info.Messages != 3 || info.Consumers != 0 {
@@ -381,9 +387,7 @@ var queueChecks = concat([]Check{
 		Name: "queue.purge/returns-count",
 		Rule: "AMQP 0-9-1 queue.purge-ok message-count",
 		Run: func(e *Env) error {
-			ch := e.Channel()
-			q := e.DeclareQueue(ch)
-			fill(e, q, 3)
+			ch, q := filledQueue(e, 3)
 			n, err := ch.QueuePurge(q, false)
 			e.Must(err, "queue.purge")
 			if n != 3 {
@@ -410,9 +414,7 @@ var queueChecks = concat([]Check{
 		Name: "queue.delete/returns-count",
 		Rule: "AMQP 0-9-1 queue.delete-ok message-count",
 		Run: func(e *Env) error {
-			ch := e.Channel()
-			q := e.DeclareQueue(ch)
-			fill(e, q, 2)
+			ch, q := filledQueue(e, 2)
 			n, err := ch.QueueDelete(q, false, false, false)
 			e.Must(err, "queue.delete")
 			if n != 2 {
@@ -443,9 +445,7 @@ var queueChecks = concat([]Check{
 		Name: "queue.delete/if-empty-406",
 		Rule: "AMQP 0-9-1 queue.delete if-empty: PRECONDITION_FAILED if the queue has messages",
 		Run: func(e *Env) error {
-			ch := e.Channel()
-			q := e.DeclareQueue(ch)
-			fill(e, q, 1)
+			ch, q := filledQueue(e, 1)
 			_, err := ch.QueueDelete(q, false, true, false)
 			e.WantChannelError(ch, err, amqp.PreconditionFailed,
 				fmt.Sprintf("PRECONDITION_FAILED - queue '%s' in vhost '%s' not empty", q, e.Vhost), "queue.delete if-empty with a message")
