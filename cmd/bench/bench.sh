@@ -74,6 +74,11 @@ go build -o "$dir/warren" ./cmd/warren
 go build -o "$dir/bench" ./cmd/bench
 bench=$dir/bench
 
+# Every warren runs without its management API and metrics listeners: several run at
+# once (their default ports would collide), and RabbitMQ runs without its management
+# plugin too.
+wflags=(--log-level warn --http-listen "" --metrics-listen "")
+
 wpid="" dpid="" fpid="" rabbit_up=0 rabbit_fresh=0
 cleanup() {
 	local p
@@ -91,9 +96,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "== starting warren (in memory on $wport, data dir on $dport) and rabbitmq-server (on $rport)"
-"$dir/warren" --listen "127.0.0.1:$wport" --in-memory --log-level warn >"$dir/warren-mem.log" 2>&1 &
+"$dir/warren" --listen "127.0.0.1:$wport" --in-memory "${wflags[@]}" >"$dir/warren-mem.log" 2>&1 &
 wpid=$!
-"$dir/warren" --listen "127.0.0.1:$dport" --data-dir "$dir/warren-data" --log-level warn >"$dir/warren-disk.log" 2>&1 &
+"$dir/warren" --listen "127.0.0.1:$dport" --data-dir "$dir/warren-data" "${wflags[@]}" >"$dir/warren-disk.log" 2>&1 &
 dpid=$!
 "$bench" wait --addr "127.0.0.1:$wport" || die "warren did not start: $(cat "$dir/warren-mem.log")"
 "$bench" wait --addr "127.0.0.1:$dport" || die "warren did not start: $(cat "$dir/warren-disk.log")"
@@ -102,7 +107,7 @@ conformance/rabbitmq.sh start "$rport" "$dir/rabbitmq"
 rabbit_pid() { cat "$dir/rabbitmq/rabbitmq.pid"; } # the beam.smp process
 
 start_fresh_warren() { # warren flags
-	"$dir/warren" --listen "127.0.0.1:$fport" --log-level warn "$@" >"$dir/warren-fresh.log" 2>&1 &
+	"$dir/warren" --listen "127.0.0.1:$fport" "${wflags[@]}" "$@" >"$dir/warren-fresh.log" 2>&1 &
 	fpid=$!
 	"$bench" wait --addr "127.0.0.1:$fport" || die "warren did not start: $(cat "$dir/warren-fresh.log")"
 }
@@ -119,10 +124,7 @@ fresh_rabbit() {
 }
 
 notes=()
-if grep -q "durable storage is not implemented" "$dir/warren-disk.log"; then
-	durability_note="warren does not implement durability yet: its persistent messages live in memory and nothing is synced - its figures here are not comparable (RabbitMQ writes to disk though it does not sync before confirming)"
-	notes+=(--note "3:$durability_note" --note "6:$durability_note")
-fi
+notes+=(--note "3:warren syncs to disk (fsync) before each confirm; RabbitMQ's classic queues confirm without syncing")
 notes+=(--note "6:memory kept is the RSS ${settle} after the drain less the RSS before publishing")
 
 machine() {
@@ -161,7 +163,7 @@ startup() { # broker round
 	case $1 in
 	warren)
 		"$bench" startup --broker warren --round "$2" --out "$results" --addr "127.0.0.1:$sport" --kill \
-			--log "$dir/warren-startup.log" -- "$dir/warren" --listen "127.0.0.1:$sport" --in-memory --log-level warn ;;
+			--log "$dir/warren-startup.log" -- "$dir/warren" --listen "127.0.0.1:$sport" --in-memory "${wflags[@]}" ;;
 	rabbitmq)
 		conformance/rabbitmq.sh stop "$rport" "$dir/rabbitmq"
 		"$bench" startup --broker rabbitmq --round "$2" --out "$results" --addr "127.0.0.1:$rport" \
