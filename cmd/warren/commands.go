@@ -29,8 +29,11 @@ func conformanceCommand() *cli.Command {
 			&cli.StringFlag{Name: "run", Usage: "only checks whose names match this regular expression"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, Usage: "bound on the whole run"},
 			&cli.BoolFlag{Name: "list", Usage: "list the checks and their rules, run nothing"},
+			&cli.StringFlag{Name: "mgmt-url", EnvVars: []string{"MGMT_URL"},
+				Usage: "the broker's management HTTP API (e.g. http://127.0.0.1:15672) for the policy checks; without it they are skipped"},
 		},
 		Action: func(cx *cli.Context) error {
+			conformance.MgmtURL = cx.String("mgmt-url")
 			if cx.Bool("list") {
 				for _, c := range conformance.Checks {
 					fmt.Printf("%s\n\t%s\n", c.Name, c.Rule)
