@@ -29,13 +29,6 @@ func TestLoadDefinitionsSkipsDefaultUser(t *testing.T) {
 	if err := os.WriteFile(defs, []byte(bootDefinitions), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dial := func(addr, user, vh string) error {
-		c, err := amqp091.Dial("amqp://" + user + "@" + addr + "/" + vh)
-		if err == nil {
-			c.Close()
-		}
-		return err
-	}
 	stop := func(p *proc) {
 		t.Helper()
 		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -50,13 +43,13 @@ func TestLoadDefinitionsSkipsDefaultUser(t *testing.T) {
 
 	t.Run("in memory", func(t *testing.T) {
 		_, addr := startWarren(t, bin, "--listen", "127.0.0.1:0", "--in-memory", "--load-definitions", defs)
-		if err := dial(addr, "admin:secret", "app"); err != nil {
+		if err := dialAs(addr, "admin:secret", "app"); err != nil {
 			t.Fatalf("admin on app: %v", err)
 		}
-		if err := dial(addr, "guest:guest", ""); err == nil {
+		if err := dialAs(addr, "guest:guest", ""); err == nil {
 			t.Fatal("guest logged in: the default user was created")
 		}
-		if err := dial(addr, "admin:secret", "%2F"); err == nil {
+		if err := dialAs(addr, "admin:secret", "%2F"); err == nil {
 			t.Fatal("vhost / exists: the default vhost was created")
 		}
 	})
@@ -64,16 +57,16 @@ func TestLoadDefinitionsSkipsDefaultUser(t *testing.T) {
 	t.Run("blank data folder, then restarts", func(t *testing.T) {
 		data := t.TempDir()
 		p, addr := startWarren(t, bin, "--listen", "127.0.0.1:0", "--data-dir", data, "--load-definitions", defs)
-		if err := dial(addr, "guest:guest", ""); err == nil {
+		if err := dialAs(addr, "guest:guest", ""); err == nil {
 			t.Fatal("guest logged in on a blank folder started with definitions")
 		}
 		stop(p)
 		// Without the file, the folder is not blank any more: nothing is seeded either.
 		p, addr = startWarren(t, bin, "--listen", "127.0.0.1:0", "--data-dir", data)
-		if err := dial(addr, "guest:guest", ""); err == nil {
+		if err := dialAs(addr, "guest:guest", ""); err == nil {
 			t.Fatal("guest appeared at a restart")
 		}
-		if err := dial(addr, "admin:secret", "app"); err != nil {
+		if err := dialAs(addr, "admin:secret", "app"); err != nil {
 			t.Fatalf("admin after a restart: %v", err)
 		}
 		stop(p)
@@ -84,11 +77,20 @@ func TestLoadDefinitionsSkipsDefaultUser(t *testing.T) {
 		p, _ := startWarren(t, bin, "--listen", "127.0.0.1:0", "--data-dir", data)
 		stop(p)
 		_, addr := startWarren(t, bin, "--listen", "127.0.0.1:0", "--data-dir", data, "--load-definitions", defs)
-		if err := dial(addr, "guest:guest", ""); err != nil {
+		if err := dialAs(addr, "guest:guest", ""); err != nil {
 			t.Fatalf("guest of the existing folder: %v", err)
 		}
-		if err := dial(addr, "admin:secret", "app"); err != nil {
+		if err := dialAs(addr, "admin:secret", "app"); err != nil {
 			t.Fatalf("admin imported over existing data: %v", err)
 		}
 	})
+}
+
+// dialAs opens and closes one connection as user ("name:password") to vhost vh.
+func dialAs(addr, user, vh string) error {
+	c, err := amqp091.Dial("amqp://" + user + "@" + addr + "/" + vh)
+	if err == nil {
+		c.Close()
+	}
+	return err
 }

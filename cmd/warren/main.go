@@ -56,6 +56,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "default-user", Value: "guest", EnvVars: []string{"WARREN_DEFAULT_USER", "RABBITMQ_DEFAULT_USER"}, Usage: "user created at start (guest may connect from loopback only)"},
 			&cli.StringFlag{Name: "default-pass", Value: "guest", EnvVars: []string{"WARREN_DEFAULT_PASS", "RABBITMQ_DEFAULT_PASS"}, Usage: "password of the default user"},
 			&cli.BoolFlag{Name: "report-warren", EnvVars: []string{"WARREN_REPORT_WARREN"}, Usage: "name the server warren in connection.start instead of RabbitMQ"},
+			configFlag(), // config.go
 		}, append(accessFlags(), mgmtFlags()...)...), // TLS, limits, loopback users: access.go; HTTP API, metrics: mgmt_cmd.go
 		Action:   serve,
 		Commands: commands(),
@@ -91,9 +92,16 @@ func serve(cx *cli.Context) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
+	ignored, err := applyConfig(cx)
+	if err != nil {
+		return err
+	}
 	log, err := newLogger(cx.String("log-level"), cx.String("log-format"))
 	if err != nil {
 		return err
+	}
+	for _, k := range ignored {
+		log.Warn().Str("config", cx.String("config")).Str("key", k).Msg("configuration setting ignored: warren has no such setting")
 	}
 	budget, err := parseSize(cx.String("memory-budget"))
 	if err != nil || budget <= 0 {
