@@ -50,7 +50,7 @@ func fakeBroker(addr string) {
 // report shows (CI runs each briefly and asserts nothing about speed).
 func TestScenarios(t *testing.T) {
 	url := warrentest.Start(t)
-	e := env{url: url, pid: os.Getpid(), duration: 300 * time.Millisecond, queued: 2000, conns: 20, settle: 10 * time.Millisecond}
+	e := env{url: url, pid: os.Getpid(), duration: 300 * time.Millisecond, queued: 2000, conns: 20, settle: 10 * time.Millisecond, settleLong: 20 * time.Millisecond}
 	for _, sc := range scenarios {
 		if sc.run == nil {
 			continue
