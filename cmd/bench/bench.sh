@@ -23,7 +23,7 @@
 # (publish time, memory per message, drain rate), 7 memory per connection, 8 start-up time.
 #
 # Full run: 3 rounds, 5 s per rate scenario, 1,000,000 queued messages, 1,000 connections,
-# scenario 6's memory read 2 s and 20 s after the drain (about 11 minutes on 2 cores, half of it
+# scenario 6's memory read 2 s and 40 s after the drain (about 15 minutes on 2 cores, half of it
 # RabbitMQ's scenario 6). --quick: 3 rounds, 1 s, 50,000 queued messages, 500 connections,
 # memory read 0.3 s and 3 s after the drain (about 2 minutes, a third of it RabbitMQ's restarts
 # for scenarios 8 and 6).
@@ -51,7 +51,7 @@ case $rounds in ''|*[!0-9]*|0) die "--rounds wants a positive number" ;; esac
 if [ $quick = 1 ]; then
 	duration=1s queued=50000 conns=500 settle=300ms settle_long=3s
 else
-	duration=5s queued=1000000 conns=1000 settle=2s settle_long=20s
+	duration=5s queued=1000000 conns=1000 settle=2s settle_long=40s
 fi
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -126,7 +126,7 @@ fresh_rabbit() {
 
 notes=()
 notes+=(--note "3:warren syncs to disk (fsync) before each confirm; RabbitMQ's classic queues confirm without syncing")
-notes+=(--note "6:memory kept is the RSS ${settle} (later: ${settle_long}) after the drain less the RSS before publishing")
+notes+=(--note "6:memory per queued message is the RSS ${settle} after the last confirm less the RSS before publishing, over the messages queued; memory kept is the RSS ${settle} (later: ${settle_long}) after the drain less the RSS before publishing")
 
 machine() {
 	echo "machine:  $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r)"
