@@ -13,8 +13,9 @@ import (
 // backlog of messages has drained. The Go runtime's scavenger returns free
 // heap slowly, and when the broker goes idle after a drain no collection runs
 // at all, so the drained messages keep their memory. Every interval it looks
-// at the heap: when a lot of it is free, or when it is large and no
-// collection has run for idleAfter, it forces one and returns what is free.
+// at the heap: when a lot of it is free, or when it holds more than a quarter
+// of threshold and no collection has run for idleAfter, it forces one and
+// returns what is free.
 // A forced collection that frees little (a large live backlog) doubles the
 // wait before the next idle check, up to maxBackoff, so an idle broker with a
 // big queue is not collected over and over. It returns when stop is closed.
@@ -36,6 +37,11 @@ func returnMemory(log zerolog.Logger, interval time.Duration, threshold uint64, 
 		{Name: "/gc/cycles/total:gc-cycles"},
 		{Name: "/gc/heap/live:bytes"},
 	}
+	// An idle heap above idleFloor is collected (with backoff): memory a
+	// library lets go of while the broker is idle (Badger releases a pooled
+	// table builder every 2 s after a burst of writes) is garbage that no
+	// collection would otherwise find, since nothing allocates.
+	idleFloor := threshold / 4
 	tuneGC := os.Getenv("GOGC") == ""
 	percent := 100
 	t := time.NewTicker(interval)
@@ -63,7 +69,7 @@ func returnMemory(log zerolog.Logger, interval time.Duration, threshold uint64, 
 		if cycles != lastCycles {
 			lastCycles, lastGC = cycles, time.Now()
 		}
-		idle := objects+free > 2*threshold && time.Since(lastGC) > backoff
+		idle := objects+free > idleFloor && time.Since(lastGC) > backoff
 		if free <= threshold && !idle {
 			continue
 		}
@@ -72,7 +78,7 @@ func returnMemory(log zerolog.Logger, interval time.Duration, threshold uint64, 
 		metrics.Read(samples)
 		after := samples[1].Value.Uint64()
 		lastCycles, lastGC = samples[2].Value.Uint64(), time.Now()
-		if idle && objects-min(after, objects) < threshold {
+		if idle && objects-min(after, objects) < idleFloor {
 			backoff = min(2*backoff, maxBackoff) // the heap is live: look again later
 		} else {
 			backoff = idleAfter
