@@ -14,6 +14,9 @@ type channel struct {
 	c    *conn
 	id   uint16
 	view chanView // the management API's copy of confirm, tx and prefetch (inspect.go)
+	// stats are this channel's message counters (inspect.go); folded into its
+	// connection's when it closes.
+	stats msgStats
 
 	// owned by the connection's readLoop
 	closing   bool // channel.close sent; waiting for close-ok, dropping all else

@@ -78,7 +78,7 @@ func (co *consumer) Deliver(d vhost.Delivery) bool {
 		co.unacked++
 		ch.unackedCount++
 	}
-	c.stats.delivered(co.noAck, false, d.Redelivered)
+	ch.stats.delivered(co.noAck, false, d.Redelivered)
 	ch.mu.Unlock()
 	if wake {
 		o.notify()
@@ -203,11 +203,11 @@ func (ch *channel) onGet(m *wire.BasicGet) error {
 		return err
 	}
 	if !ok {
-		ch.c.stats.getEmpty.Add(1)
+		ch.stats.getEmpty.Add(1)
 		ch.send(&wire.BasicGetEmpty{})
 		return nil
 	}
-	ch.c.stats.delivered(m.NoAck, true, d.Redelivered)
+	ch.stats.delivered(m.NoAck, true, d.Redelivered)
 	ch.mu.Lock()
 	ch.nextTag++
 	tag := ch.nextTag
@@ -364,7 +364,7 @@ func (ch *channel) markTxLocked(tag uint64, multiple bool) {
 func (ch *channel) apply(nack, requeueIt bool) {
 	switch {
 	case !nack:
-		ch.c.stats.acked.Add(uint64(len(ch.settle)))
+		ch.stats.acked.Add(uint64(len(ch.settle)))
 		ch.eachQueueRun(func(q *vhost.Queue, es []vhost.Entry) { q.Ack(es...) })
 	case requeueIt:
 		requeue(ch.settle)

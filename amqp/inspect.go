@@ -65,6 +65,9 @@ type ChannelInfo struct {
 	Unconfirmed    int    // publishes in confirm mode waiting for the store
 	Confirm        bool   // confirm.select was sent
 	Transactional  bool   // tx.select was sent
+	// Counters are the channel's message counters (the connection and channel
+	// fields stay zero).
+	Counters Counters
 }
 
 // chanView mirrors readLoop-owned channel state for other goroutines: written by the
@@ -148,6 +151,7 @@ func (in *inspect) removeChannel(ch *channel) {
 	in.mu.Lock()
 	if in.mu.channels[ch.id] == ch {
 		delete(in.mu.channels, ch.id)
+		ch.c.stats.fold(&ch.stats)
 		ch.c.stats.channelsClosed.Add(1)
 	}
 	in.mu.Unlock()
@@ -281,6 +285,7 @@ func channelInfo(conn *ConnInfo, ch *channel) ChannelInfo {
 	mode := ch.view.mode.Load()
 	ci.Confirm, ci.Transactional = mode&viewConfirm != 0, mode&viewTx != 0
 	ci.Prefetch = uint16(ch.view.prefetch.Load())
+	ci.Counters = ch.stats.load()
 	return ci
 }
 
@@ -412,14 +417,20 @@ func (c *Counters) add(o *Counters) {
 // only; delivery ones by whichever goroutine dispatches to its consumers (under the
 // channel's lock, but different channels' locks): all atomic, read by anyone.
 type connStats struct {
+	msgStats                                     // of the connection's closed channels (open ones count in their own)
+	channelsOpened, channelsClosed atomic.Uint64 //
+	sendOct                        atomic.Uint64 // bytes written by writeLoop (received bytes: deadlineReader.octets)
+}
+
+// msgStats are one channel's message counters (and, in connStats, those of a
+// connection's closed channels).
+type msgStats struct {
 	published, publishedConfirm, unroutable, returned, confirmed atomic.Uint64
 	consumeAck, consumeNoAck, getAck, getNoAck, getEmpty         atomic.Uint64
 	redelivered, acked                                           atomic.Uint64
-	channelsOpened, channelsClosed                               atomic.Uint64
-	sendOct                                                      atomic.Uint64 // bytes written by writeLoop (received bytes: deadlineReader.octets)
 }
 
-func (st *connStats) publishedOne(confirm, routed bool) {
+func (st *msgStats) publishedOne(confirm, routed bool) {
 	st.published.Add(1)
 	if confirm {
 		st.publishedConfirm.Add(1)
@@ -429,7 +440,7 @@ func (st *connStats) publishedOne(confirm, routed bool) {
 	}
 }
 
-func (st *connStats) delivered(noAck, get, redelivered bool) {
+func (st *msgStats) delivered(noAck, get, redelivered bool) {
 	switch {
 	case get && noAck:
 		st.getNoAck.Add(1)
@@ -445,15 +456,42 @@ func (st *connStats) delivered(noAck, get, redelivered bool) {
 	}
 }
 
-func (st *connStats) load() Counters {
+func (st *msgStats) load() Counters {
 	return Counters{
 		Published: st.published.Load(), PublishedConfirm: st.publishedConfirm.Load(),
 		Unroutable: st.unroutable.Load(), Returned: st.returned.Load(), Confirmed: st.confirmed.Load(),
 		DeliveredConsumeAck: st.consumeAck.Load(), DeliveredConsumeNoAck: st.consumeNoAck.Load(),
 		DeliveredGetAck: st.getAck.Load(), DeliveredGetNoAck: st.getNoAck.Load(), GetEmpty: st.getEmpty.Load(),
 		Redelivered: st.redelivered.Load(), Acked: st.acked.Load(),
-		ChannelsOpened: st.channelsOpened.Load(), ChannelsClosed: st.channelsClosed.Load(),
 	}
+}
+
+// fold adds o's counts to st.
+func (st *msgStats) fold(o *msgStats) {
+	for _, p := range [...][2]*atomic.Uint64{
+		{&st.published, &o.published}, {&st.publishedConfirm, &o.publishedConfirm},
+		{&st.unroutable, &o.unroutable}, {&st.returned, &o.returned}, {&st.confirmed, &o.confirmed},
+		{&st.consumeAck, &o.consumeAck}, {&st.consumeNoAck, &o.consumeNoAck}, {&st.getAck, &o.getAck},
+		{&st.getNoAck, &o.getNoAck}, {&st.getEmpty, &o.getEmpty}, {&st.redelivered, &o.redelivered},
+		{&st.acked, &o.acked},
+	} {
+		p[0].Add(p[1].Load())
+	}
+}
+
+// counters are c's message counters: its closed channels' and its open ones', read
+// under inspect.mu, which removeChannel holds while it folds a closing channel's into
+// c.stats, so that each channel counts once.
+func (c *conn) counters() Counters {
+	c.insp.mu.Lock()
+	n := c.stats.load()
+	for _, ch := range c.insp.mu.channels {
+		m := ch.stats.load()
+		n.add(&m)
+	}
+	c.insp.mu.Unlock()
+	n.ChannelsOpened, n.ChannelsClosed = c.stats.channelsOpened.Load(), c.stats.channelsClosed.Load()
+	return n
 }
 
 // retired holds the counters of connections that ended, by vhost.
@@ -476,9 +514,13 @@ func (s *Server) forget(c *conn) {
 	if info == nil {
 		return // never opened: nothing counted
 	}
-	n := c.stats.load()
 	c.insp.mu.Lock()
-	n.ChannelsClosed += uint64(len(c.insp.mu.channels)) // torn down with the connection
+	for _, ch := range c.insp.mu.channels { // torn down with the connection
+		c.stats.fold(&ch.stats)
+	}
+	n := c.stats.load()
+	n.ChannelsOpened = c.stats.channelsOpened.Load()
+	n.ChannelsClosed = c.stats.channelsClosed.Load() + uint64(len(c.insp.mu.channels))
 	c.insp.mu.channels = nil
 	c.insp.mu.Unlock()
 	n.ConnectionsOpened, n.ConnectionsClosed = 1, 1
@@ -503,7 +545,7 @@ func (s *Server) Counters(vhost string) Counters {
 		if vhost != "" && info.VHost != vhost {
 			continue
 		}
-		n := c.stats.load()
+		n := c.counters()
 		n.ConnectionsOpened = 1
 		total.add(&n)
 	}

@@ -225,12 +225,12 @@ func (ch *channel) route(m *vhost.Message, mandatory bool) error {
 func (ch *channel) publish(m *vhost.Message, w vhost.Waiter, token uint64) (routed, pending bool, err error) {
 	if isReply(m) {
 		routed = ch.routeReply(m)
-		ch.c.stats.publishedOne(ch.confirm, routed)
+		ch.stats.publishedOne(ch.confirm, routed)
 		return routed, false, nil
 	}
 	routed, pending, err = ch.publisher.PublishFor(m, w, token)
 	if err == nil {
-		ch.c.stats.publishedOne(ch.confirm, routed)
+		ch.stats.publishedOne(ch.confirm, routed)
 	}
 	return routed, pending, err
 }
@@ -317,14 +317,14 @@ func (ch *channel) ackLocked(upTo uint64) {
 		return
 	}
 	ch.confirmAck = wire.BasicAck{DeliveryTag: upTo, Multiple: upTo-ch.ackedTo > 1}
-	ch.c.stats.confirmed.Add(upTo - ch.ackedTo)
+	ch.stats.confirmed.Add(upTo - ch.ackedTo)
 	ch.ackedTo = upTo
 	ch.c.sendMethod(ch.id, &ch.confirmAck) // encoded before it returns: the scratch is free again
 }
 
 func (ch *channel) sendReturn(m *vhost.Message, code uint16, text string) {
 	ret := wire.BasicReturn{ReplyCode: code, ReplyText: text, Exchange: m.Exchange, RoutingKey: m.RoutingKey}
-	ch.c.stats.returned.Add(1)
+	ch.stats.returned.Add(1)
 	frameMax := ch.c.frameMax
 	ch.c.out.append(func(b []byte) []byte {
 		b = wire.AppendMethodFrame(b, ch.id, &ret)

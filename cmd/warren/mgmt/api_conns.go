@@ -197,7 +197,7 @@ func (s *Server) connJSON(ci amqp.ConnInfo) obj {
 }
 
 func (s *Server) channelJSON(ch amqp.ChannelInfo) obj {
-	return obj{
+	o := obj{
 		"name":   ch.Name,
 		"node":   s.node,
 		"number": ch.Number,
@@ -215,6 +215,10 @@ func (s *Server) channelJSON(ch amqp.ChannelInfo) obj {
 		"confirm":                 ch.Confirm,
 		"transactional":           ch.Transactional,
 	}
+	if st := s.rates.channelStats(ch); st != nil {
+		o["message_stats"] = st
+	}
+	return o
 }
 
 func (c *call) consumerJSON(v *vhost.VHost, cs vhost.ConsumerStats) (obj, bool) {

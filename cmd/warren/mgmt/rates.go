@@ -132,6 +132,10 @@ func (s *Server) counters() map[string]float64 {
 	}
 	m["totals\x00messages"], m["totals\x00ready"], m["totals\x00unacked"] = tr+tu, tr, tu
 	if s.cfg.AMQP != nil {
+		for _, ch := range s.cfg.AMQP.Channels() {
+			pub, del := channelCountKeys(ch.Counters)
+			addMoved(m, "cc\x00"+ch.Name, pub, del)
+		}
 		for _, v := range s.cfg.Broker.ListVHosts() {
 			for k, n := range messageCounts(s.rates.counts(v.Name())) {
 				m["m\x00"+v.Name()+"\x00"+k] = float64(n)
@@ -218,6 +222,25 @@ func queueCountKeys(c vhost.MessageCounts) (publish, deliver []kv) {
 	return publish, deliver
 }
 
+// channelCountKeys name a channel's message counters in its two groups (rabbit_mgmt_db:
+// channel_stats_fine_stats for the publishing ones, channel_stats_deliver_stats for the
+// deliveries), each shown once one of its counters moved, as a queue's.
+func channelCountKeys(c amqp.Counters) (publish, deliver []kv) {
+	publish = []kv{{"publish", c.Published}, {"confirm", c.Confirmed},
+		{"return_unroutable", c.Returned}, {"drop_unroutable", c.Dropped()}}
+	deliver = []kv{
+		{"deliver", c.DeliveredConsumeAck}, {"deliver_no_ack", c.DeliveredConsumeNoAck},
+		{"get", c.DeliveredGetAck}, {"get_no_ack", c.DeliveredGetNoAck}, {"get_empty", c.GetEmpty},
+		{"deliver_get", c.Delivered()}, {"redeliver", c.Redelivered}, {"ack", c.Acked},
+	}
+	return publish, deliver
+}
+
+func (r *rates) channelStats(ch amqp.ChannelInfo) obj {
+	pub, del := channelCountKeys(ch.Counters)
+	return r.objectStats("cc\x00"+ch.Name, pub, del)
+}
+
 func exchangeCountKeys(c vhost.MessageCounts) (in, out []kv) {
 	return []kv{{"publish_in", c.PublishIn}}, []kv{{"publish_out", c.PublishOut}}
 }
@@ -267,18 +290,21 @@ func (r *rates) queueStats(vh, name string, c vhost.MessageCounts) obj {
 	return r.objectStats("qc\x00"+vh+"\x00"+name, pub, del)
 }
 
-// objectCounters adds the counters of v's queues and exchanges that moved to m, for
-// their rates.
-func objectCounters(m map[string]float64, v *vhost.VHost, depths []vhost.QueueDepth) {
-	add := func(key string, groups ...[]kv) {
-		for _, g := range groups {
-			if moved(g) {
-				for _, e := range g {
-					m[key+"\x00"+e.k] = float64(e.n)
-				}
+// addMoved adds the counters of the groups that moved to m, under key, for their rates.
+func addMoved(m map[string]float64, key string, groups ...[]kv) {
+	for _, g := range groups {
+		if moved(g) {
+			for _, e := range g {
+				m[key+"\x00"+e.k] = float64(e.n)
 			}
 		}
 	}
+}
+
+// objectCounters adds the counters of v's queues and exchanges that moved to m, for
+// their rates.
+func objectCounters(m map[string]float64, v *vhost.VHost, depths []vhost.QueueDepth) {
+	add := func(key string, groups ...[]kv) { addMoved(m, key, groups...) }
 	for _, q := range depths {
 		pub, del := queueCountKeys(q.Counts)
 		add("qc\x00"+v.Name()+"\x00"+q.Name, pub, del)
