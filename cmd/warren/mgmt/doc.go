@@ -24,6 +24,13 @@
 // /api/queues/{vhost}/{name}/peek (vhost.VHost.Peek): ready and unacknowledged messages
 // listed without delivering, requeueing or reordering them.
 //
+// The web UI (ui.go, embedded files in ui/static) is served at / on the same listener, as
+// RabbitMQ serves its own: plain HTML, CSS and JavaScript modules that call this API with
+// the user's basic-auth credentials; ui_test.go drives it in headless Chromium.
+//
+// Policies (api_policies.go) are vhost.VHost's; message_stats and their rates (rates.go)
+// sample the counters of vhost (queues, exchanges) and amqp (channels, connections).
+//
 // The package imports amqp (connections, channels, consumers) and vhost (everything
 // else). It holds no locks of its own across calls into either.
 package mgmt
