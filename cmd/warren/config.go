@@ -123,10 +123,20 @@ func confFlags(settings []confSetting, totalMem uint64) (flags map[string]string
 			}
 			loopbackSet = true
 			loopback[strings.TrimPrefix(k, "loopback_users.")] = b
-		case k == "vm_memory_high_watermark.relative", k == "vm_memory_high_watermark.absolute":
+		case k == "vm_memory_high_watermark.relative":
 			flags["vm-memory-high-watermark"] = v
-		case k == "disk_free_limit.absolute":
-			flags["disk-free-limit"] = v
+		case k == "vm_memory_high_watermark.absolute", k == "disk_free_limit.absolute":
+			n, err := confBytes(v)
+			if err != nil {
+				return nil, nil, bad("an integer number of bytes, with an optional unit (k, M, G, kB, MB, GB, KiB, MiB, GiB)")
+			}
+			// With a "B" the flag reads as bytes: a bare integer is a fraction of memory
+			// to --vm-memory-high-watermark.
+			flag := "disk-free-limit"
+			if k == "vm_memory_high_watermark.absolute" {
+				flag = "vm-memory-high-watermark"
+			}
+			flags[flag] = strconv.FormatUint(n, 10) + "B"
 		case k == "disk_free_limit.relative":
 			// RabbitMQ: a multiple of the machine's total memory (RW:docs/disk-alarms.md).
 			r, err := strconv.ParseFloat(v, 64)
@@ -191,6 +201,44 @@ func confFlags(settings []confSetting, totalMem uint64) (flags map[string]string
 		flags["tls-require-client-cert"] = "true"
 	}
 	return flags, ignored, nil
+}
+
+// confBytes reads an information unit as rabbit_resource_monitor_misc:
+// parse_information_unit/1 (3.10.8) does: digits, then optionally k, M or G (any case;
+// also kiB, MiB, GiB), which are powers of 1024, or kB, MB, GB, powers of 1000. Unlike
+// --disk-free-limit's sizes, a single letter is binary and fractions are refused.
+func confBytes(v string) (uint64, error) {
+	i := 0
+	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+		i++
+	}
+	n, err := strconv.ParseUint(v[:i], 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	var mult uint64
+	switch u := strings.ToLower(v[i:]); u {
+	case "":
+		mult = 1
+	case "k", "kib":
+		mult = 1 << 10
+	case "m", "mib":
+		mult = 1 << 20
+	case "g", "gib":
+		mult = 1 << 30
+	case "kb":
+		mult = 1e3
+	case "mb":
+		mult = 1e6
+	case "gb":
+		mult = 1e9
+	default:
+		return 0, fmt.Errorf("unknown unit %q", v[i:])
+	}
+	if n > (1<<62)/mult {
+		return 0, fmt.Errorf("%s is too large", v)
+	}
+	return n * mult, nil
 }
 
 // confListener reads a listeners.tcp.* value: a port, or ip:port ([::1]:5672 too).

@@ -135,3 +135,47 @@ func TestConfigFile(t *testing.T) {
 		t.Fatalf("RABBITMQ_CONFIG_FILE: %v", err)
 	}
 }
+
+// The .absolute limits take RabbitMQ's information units (rabbit_resource_monitor_misc:
+// parse_information_unit/1): a plain integer is bytes, and k, M, G (any case) are powers
+// of 1024, as are kiB, MiB, GiB; kB, MB, GB are powers of 1000. The resulting flags must
+// read back as the same byte counts (a plain integer is not a fraction of memory).
+func TestConfAbsoluteUnits(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		bytes uint64
+	}{
+		{"1073741824", 1 << 30},
+		{"2G", 2 << 30},
+		{"512m", 512 << 20},
+		{"100k", 100 << 10},
+		{"3GiB", 3 << 30},
+		{"50MB", 50e6},
+		{"2gb", 2e9},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			for _, key := range []string{"vm_memory_high_watermark.absolute", "disk_free_limit.absolute"} {
+				flags, _, err := confFlags([]confSetting{{line: 1, key: key, value: tc.value}}, 16<<30)
+				if err != nil {
+					t.Fatalf("%s: %v", key, err)
+				}
+				var got uint64
+				if key == "disk_free_limit.absolute" {
+					n, err := parseSize(flags["disk-free-limit"])
+					if err != nil {
+						t.Fatalf("%s: flag %q: %v", key, flags["disk-free-limit"], err)
+					}
+					got = uint64(n)
+				} else if got, err = parseWatermark(flags["vm-memory-high-watermark"], 16<<30); err != nil {
+					t.Fatalf("%s: flag %q: %v", key, flags["vm-memory-high-watermark"], err)
+				}
+				if got != tc.bytes {
+					t.Errorf("%s = %s: %d bytes, want %d", key, tc.value, got, tc.bytes)
+				}
+			}
+		})
+	}
+	if _, _, err := confFlags([]confSetting{{line: 1, key: "disk_free_limit.absolute", value: "1.5GB"}}, 0); err == nil {
+		t.Error("1.5GB accepted; RabbitMQ wants an integer")
+	}
+}
