@@ -230,13 +230,25 @@ func publishMessage(c *call) error {
 		Persistent: props.DeliveryMode == 2, Priority: props.Priority,
 	}
 	p := v.NewPublisher()
-	routed, err := p.Publish(m)
+	w := make(storedWait, 1)
+	routed, pending, err := p.PublishFor(m, w, 0)
 	if err != nil {
 		if ex, ok := err.(*wire.Exception); ok {
 			return badRequest("%d %s - %s", ex.Code, wire.ReplyName(ex.Code), ex.Text)
 		}
 		return err
 	}
+	// RabbitMQ answers once the publish is confirmed: a persistent message in a durable
+	// queue is on disk by then. A failed store is a basic.nack.
+	var stored error
+	if pending {
+		select {
+		case stored = <-w:
+		case <-c.r.Context().Done():
+			return c.r.Context().Err()
+		}
+	}
+	rejected := p.Rejected() || stored != nil
 	// RabbitMQ publishes with mandatory and confirms (rabbit_mgmt_wm_exchange_publish): an
 	// unroutable message is returned, a refused one nacked.
 	c.s.rates.apiCount(v.Name(), func(n *amqp.Counters) {
@@ -246,15 +258,20 @@ func publishMessage(c *call) error {
 			n.Unroutable++
 			n.Returned++
 		}
-		if !p.Rejected() {
+		if !rejected {
 			n.Confirmed++
 		}
 	})
-	if p.Rejected() {
+	if rejected {
 		return badRequest("rejected Unable to publish message. Check queue limits.")
 	}
 	return c.json(obj{"routed": routed})
 }
+
+// storedWait receives the store's answer for one API publish (vhost.Waiter).
+type storedWait chan error
+
+func (w storedWait) Stored(_ uint64, err error) { w <- err }
 
 // peekMessages is warren's non-destructive peek, GET /api/queues/{vhost}/{name}/peek:
 // the unacknowledged deliveries, then the ready messages from the head, without
