@@ -39,7 +39,8 @@ import (
 // dead-letter-exchange, dead-letter-routing-key and overflow
 // (rabbit_amqqueue_process:process_args_policy/1: res_min, res_arg); quorum queues take the
 // smaller max-length, max-length-bytes, message-ttl and delivery-limit, the policy's
-// overflow and expires, and the argument's dead-letter settings
+// overflow (reject-publish-dlx, which they lack, becomes drop-head: overflow/3) and
+// expires, and the argument's dead-letter settings
 // (rabbit_quorum_queue:ra_machine_config/1, dead_letter_handler/2). An exchange's
 // alternate-exchange argument wins over its policy's (rabbit_policy:get_arg/3).
 //
@@ -482,6 +483,11 @@ func withPolicy(a queueOpts, p *Policy) queueOpts {
 	}
 	if s, ok := d["overflow"].(string); ok && (a.quorum || !a.hasOverflow) {
 		o.overflow = overflows[s]
+		if a.quorum && o.overflow == rejectPublishDLX {
+			// Quorum queues do not support it: rabbit_quorum_queue:overflow/3 logs a
+			// warning and uses its default, drop-head.
+			o.overflow = dropHead
+		}
 	}
 	if s, ok := d["dead-letter-exchange"].(string); ok && !a.hasDLX {
 		o.dlx, o.hasDLX = s, true

@@ -202,6 +202,16 @@ func TestPolicyMerge(t *testing.T) {
 			}
 		})
 	}
+	// rabbit_quorum_queue:overflow/3: a quorum queue takes the policy's overflow, and
+	// reject-publish-dlx, which it does not support, falls back to drop-head (with a
+	// warning), whatever the argument said.
+	dlxPol := pol(`{"overflow":"reject-publish-dlx","max-length":5}`)
+	if o := withPolicy(args(wire.Table{"x-queue-type": "quorum", "x-overflow": "reject-publish"}), dlxPol); o.overflow != dropHead {
+		t.Fatalf("quorum with a reject-publish-dlx policy: overflow %v, want drop-head", o.overflow)
+	}
+	if o := withPolicy(args(nil), dlxPol); o.overflow != rejectPublishDLX {
+		t.Fatalf("classic with a reject-publish-dlx policy: overflow %v", o.overflow)
+	}
 	if o := withPolicy(args(wire.Table{"x-max-length": int32(3)}), nil); o.maxLen != 3 {
 		t.Fatalf("no policy: %+v", o)
 	}
