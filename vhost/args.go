@@ -221,6 +221,11 @@ func validateQueueArgs(vhost, name string, args wire.Table) (queueOpts, error) {
 	}
 	if v, ok := args["x-overflow"].(string); ok {
 		o.overflow, o.hasOverflow = overflows[v], true
+		if o.quorum && o.overflow == rejectPublishDLX {
+			// Accepted at declare, but quorum queues lack it: rabbit_quorum_queue:
+			// overflow/3 logs a warning and uses drop-head (as a 3.10.8 node does).
+			o.overflow = dropHead
+		}
 	}
 	o.dlx, o.hasDLX = args["x-dead-letter-exchange"].(string)
 	o.dlrk, o.hasRK = args["x-dead-letter-routing-key"].(string)

@@ -12,6 +12,8 @@ import (
 //     dropped without a dead-letter exchange;
 //   - consuming with a global prefetch (basic.qos global=true) is refused by package amqp
 //     with 540 "does not support global qos" (Queue.Quorum);
+//   - x-overflow reject-publish-dlx, argument or policy, acts as drop-head
+//     (rabbit_quorum_queue:overflow/3; args.go, policy.go);
 //   - a message delivered again after n returns carries the header x-delivery-count = n
 //     (a long), as RabbitMQ 3.13 adds it (rabbit_fifo_client:add_delivery_count_header/2,
 //     only when the count is above 0, for basic.consume and basic.get alike; rabbit_fifo

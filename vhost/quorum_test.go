@@ -85,3 +85,28 @@ func TestQuorumQueue(t *testing.T) {
 		}
 	})
 }
+
+// A quorum queue has no reject-publish-dlx: RabbitMQ 3.10.8 accepts x-overflow
+// reject-publish-dlx at declare and then overflows with drop-head
+// (rabbit_quorum_queue:overflow/3): with x-max-length 1, both publishes are taken (no
+// nack), the first is dead-lettered with reason maxlen and the second stays (recorded on a
+// 3.10.8 node).
+func TestQuorumRejectPublishDLXIsDropHead(t *testing.T) {
+	v := newTestVHost(t)
+	declareQ(t, v, nil, "dlq")
+	_, err := v.DeclareQueue(nil, "qq", false, true, false, false, wire.Table{"x-queue-type": "quorum",
+		"x-overflow": "reject-publish-dlx", "x-max-length": int32(1), "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "dlq"})
+	must(t, err)
+	p := v.NewPublisher()
+	for _, b := range []string{"one", "two"} {
+		if routed, err := p.Publish(msg(t, "", "qq", b, nil)); err != nil || !routed || p.Rejected() {
+			t.Fatalf("publish %s: routed=%v rejected=%v err=%v", b, routed, p.Rejected(), err)
+		}
+	}
+	if got := drain(t, v, "qq"); len(got) != 1 || got[0] != "two" {
+		t.Fatalf("queue holds %q, want [two]", got)
+	}
+	if got := drain(t, v, "dlq"); len(got) != 1 || got[0] != "one" {
+		t.Fatalf("dead letters %q, want [one]", got)
+	}
+}
