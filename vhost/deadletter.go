@@ -48,30 +48,56 @@ func (q *Queue) deadLetterLocked(it *item, reason string) {
 // queue process) even when the publisher, the pager and a timer drop messages at once. A
 // dead letter routed back into q (a rejected message's cycle) is collected and published by
 // the same loop.
+//
+// Others leave their dead letters to that goroutine only while fewer than deadHelpAt wait:
+// past that, publishers dropping heads faster than one goroutine can republish them would
+// grow the list without bound (their memory is no longer counted, deadLetterLocked) and
+// keep the flushing goroutine, maybe a connection's reader, busy with everyone's dead
+// letters. Then the caller publishes the waiting ones itself: order between such batches
+// is lost, but nobody waits for anybody (waiting could deadlock two queues that
+// dead-letter into each other).
 func (q *Queue) unlockFlush() {
-	if len(q.mu.dead) == 0 || q.mu.flushing {
+	if len(q.mu.dead) == 0 || (q.mu.flushing && len(q.mu.dead) < deadHelpAt) {
 		q.mu.Unlock()
 		return
 	}
-	q.mu.flushing = true
 	v := q.vhost
 	p := v.pool.Get().(*Publisher)
-	for len(q.mu.dead) > 0 {
-		dead := q.mu.dead
-		q.mu.dead = nil
-		to := dlTarget{x: q.opts.dlx, rk: q.opts.dlrk, hasRK: q.opts.hasRK} // under q.mu: a policy may change them
+	if q.mu.flushing {
+		q.publishDeadLocked(p)
 		q.mu.Unlock()
-		for _, d := range dead {
-			p.deadLetter(q, to, d)
-			if d.ix != "" {
-				v.pst.journal.ack(d.ix, d.seq, d.msg.inline)
-			}
-		}
-		q.mu.Lock()
+		v.pool.Put(p)
+		return
+	}
+	q.mu.flushing = true
+	for len(q.mu.dead) > 0 {
+		q.publishDeadLocked(p)
 	}
 	q.mu.flushing = false
 	q.mu.Unlock()
 	v.pool.Put(p)
+}
+
+// deadHelpAt is how many waiting dead letters make unlockFlush's caller publish them
+// instead of leaving them to the goroutine already flushing: a few pages' worth
+// (pageLow), so that a burst from one drop-head publish stays in order.
+const deadHelpAt = 4 * pageLow
+
+// publishDeadLocked takes the waiting dead letters and publishes them with q.mu released
+// for the time: held on entry and on return.
+func (q *Queue) publishDeadLocked(p *Publisher) {
+	v := q.vhost
+	dead := q.mu.dead
+	q.mu.dead = nil
+	to := dlTarget{x: q.opts.dlx, rk: q.opts.dlrk, hasRK: q.opts.hasRK} // under q.mu: a policy may change them
+	q.mu.Unlock()
+	for _, d := range dead {
+		p.deadLetter(q, to, d)
+		if d.ix != "" {
+			v.pst.journal.ack(d.ix, d.seq, d.msg.inline)
+		}
+	}
+	q.mu.Lock()
 }
 
 // dlTarget is where a queue's dead letters go: its effective dead-letter exchange and
