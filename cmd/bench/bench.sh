@@ -126,7 +126,7 @@ fresh_rabbit() {
 
 notes=()
 notes+=(--note "3:warren syncs to disk (fsync) before each confirm; RabbitMQ's classic queues confirm without syncing")
-notes+=(--note "6:memory per queued message is the RSS ${settle} after the last confirm less the RSS before publishing, over the messages queued; memory kept is the RSS ${settle} (later: ${settle_long}) after the drain less the RSS before publishing")
+notes+=(--note "6:memory per queued message is the RSS ${settle} after the last confirm less the RSS before publishing over the messages queued; memory kept is the RSS ${settle} (later: ${settle_long}) after the drain less the RSS before publishing")
 
 machine() {
 	echo "machine:  $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r)"
