@@ -8,12 +8,14 @@
 //
 // # Goroutines
 //
-// Each connection has exactly two goroutines: readLoop, which owns the socket's
-// read side, the channel table and everything a channel does on behalf of its
-// client (publishing, consuming, acking), and writeLoop, the only writer of the
-// socket, which drains the connection's outbox. A publish is decoded, routed and
-// written into every consumer's outbox on the publisher's readLoop; the
-// consumer's writeLoop is woken and writes it. There is no goroutine per channel
+// Each connection has one goroutine, readLoop, which owns the socket's read side,
+// the channel table and everything a channel does on behalf of its client
+// (publishing, consuming, acking), and at most one more while it has something to
+// write: writeLoop, the only writer of the socket, started by whoever appends to an
+// idle outbox and ending once it has drained it (outbox.go), so that an idle
+// connection costs one goroutine. A publish is decoded, routed and written into
+// every consumer's outbox on the publisher's readLoop; the consumer's writeLoop
+// is started or finds it and writes it. There is no goroutine per channel
 // and no hand-off through Go channels on the message path.
 //
 // One more goroutine per Server, started by the first Serve and stopped by Shutdown,
