@@ -89,7 +89,7 @@ type persistReq struct {
 const (
 	reqCommitting = iota // Commit has not returned yet
 	reqIssued            // Commit returned; done reports to the Waiter
-	reqDoneEarly         // done ran inside Commit (closed store): the publisher reports
+	reqDoneEarly         // done ran before the publisher marked it issued (closed store, quick commit): the publisher reports
 )
 
 func (pst *persister) getReq() *persistReq {
@@ -106,12 +106,23 @@ func (pst *persister) getReq() *persistReq {
 // store, where it runs inside Commit while the publisher holds queue locks; then it only
 // records the error and the publisher calls finish after unlocking (Waiter.Stored must
 // be called without vhost locks).
+//
+// It may also run on the committer before the publisher marked the commit issued (a
+// quick commit, a descheduled publisher): then too it leaves the report to the publisher,
+// and err must be in place before the state says so, since the publisher reads it as
+// soon as it sees reqDoneEarly (issued).
 func (r *persistReq) done(err error) {
+	r.err = err
 	if r.state.CompareAndSwap(reqCommitting, reqDoneEarly) {
-		r.err = err
 		return
 	}
 	r.finish(err)
+}
+
+// issued marks r's commit as issued once Commit returned. early: the store answered
+// already (done ran first); the caller then calls r.finish(r.err), holding no locks.
+func (r *persistReq) issued() (early bool) {
+	return !r.state.CompareAndSwap(reqCommitting, reqIssued)
 }
 
 func (r *persistReq) finish(err error) {
@@ -301,7 +312,7 @@ func (p *Publisher) reserve(m *Message, w Waiter, token uint64) (pending bool) {
 	m.inline = n == 1 && pst.st.Inline(len(r.data))
 	r.w, r.token = w, token
 	pst.st.Commit(&r.b, r.doneFn)
-	early := !r.state.CompareAndSwap(reqCommitting, reqIssued)
+	early := r.issued()
 	for _, i := range p.locked {
 		q := p.queues[i]
 		if p.res[i].paged {
