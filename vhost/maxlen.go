@@ -22,11 +22,12 @@ package vhost
 // over its limit. After a restart the recovered backlog of a durable queue is on disk; its
 // messages count for x-max-length, and their bytes once they are in memory.
 
-// overflowsLocked reports whether enqueueing m would take q past a limit.
+// overflowsLocked reports whether enqueueing m would take q past a limit. Messages
+// reserved in memory by a persistent publish and not enqueued yet count (persist.go).
 func (q *Queue) overflowsLocked(m *Message) bool {
 	o := &q.opts
-	return (o.maxLen >= 0 && int64(q.readyLocked())+1 > o.maxLen) ||
-		(o.maxBytes >= 0 && q.readyBytesLocked()+int64(len(m.Body)) > o.maxBytes)
+	return (o.maxLen >= 0 && int64(q.readyLocked()+q.mu.reserved)+1 > o.maxLen) ||
+		(o.maxBytes >= 0 && q.readyBytesLocked()+q.mu.reservedBytes+int64(len(m.Body)) > o.maxBytes)
 }
 
 // refusesLocked reports whether q refuses m (x-overflow reject-publish or

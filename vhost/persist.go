@@ -297,6 +297,9 @@ func (p *Publisher) reserve(m *Message, w Waiter, token uint64) (pending bool) {
 		if q.pagesOutLocked(m, rv.seq, over, tail) {
 			rv.paged = true
 			q.appendRunLocked(rv.seq, m)
+		} else {
+			q.mu.reserved++
+			q.mu.reservedBytes += int64(len(m.Body))
 		}
 		p.res[i] = rv
 		n++
@@ -341,6 +344,8 @@ func (q *Queue) enqueueReserved(m *Message, rv resv) bool {
 	}
 	var now int64
 	q.mu.Lock()
+	q.mu.reserved--
+	q.mu.reservedBytes -= int64(len(m.Body))
 	if q.mu.deleted || q.mu.gen != rv.gen {
 		deleted := q.mu.deleted
 		q.mu.Unlock()

@@ -53,6 +53,11 @@ type Queue struct {
 		runs   int    // run items (messages on disk only) in ready
 		paged  int    // messages those runs stand for
 		paging bool   // queued with the pager
+		// reserved and reservedBytes count the messages Publisher.reserve gave a place
+		// in memory that enqueueReserved has not put there yet: a length limit counts
+		// them (maxlen.go), or concurrent publishers would all fit in the last place.
+		reserved      int
+		reservedBytes int64
 	}
 }
 
