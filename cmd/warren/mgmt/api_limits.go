@@ -99,6 +99,8 @@ func unrecognised(name string, v any, in string) string {
 func vhostValidation(reason string) error { return badRequest("Validation failed\n\n%s\n", reason) }
 
 func putVHostLimit(c *call) error {
+	c.s.limitsMu.Lock()
+	defer c.s.limitsMu.Unlock()
 	v := c.s.cfg.Broker.VHost(c.r.PathValue("vhost"))
 	if v == nil {
 		return &apiError{http.StatusNotFound, "not_found", "vhost_not_found"}
@@ -131,6 +133,8 @@ func putVHostLimit(c *call) error {
 
 // deleteVHostLimit clears one limit; 204 also when it was not set or is unknown.
 func deleteVHostLimit(c *call) error {
+	c.s.limitsMu.Lock()
+	defer c.s.limitsMu.Unlock()
 	v := c.s.cfg.Broker.VHost(c.r.PathValue("vhost"))
 	if v == nil {
 		return errNotFound
@@ -170,6 +174,8 @@ func listUserLimits(c *call) error {
 }
 
 func putUserLimit(c *call) error {
+	c.s.limitsMu.Lock()
+	defer c.s.limitsMu.Unlock()
 	val, err := limitBody(c)
 	if err != nil {
 		return err
@@ -200,6 +206,8 @@ func putUserLimit(c *call) error {
 }
 
 func deleteUserLimit(c *call) error {
+	c.s.limitsMu.Lock()
+	defer c.s.limitsMu.Unlock()
 	u, ok := c.findUser(c.r.PathValue("user"))
 	if !ok {
 		return errNotFound

@@ -3,6 +3,7 @@ package mgmt
 import (
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
@@ -158,5 +159,28 @@ func TestLimitsInDefinitions(t *testing.T) {
 	r := f.do("POST", "/api/definitions", `{"parameters":[{"value":{"max-foo":1},"vhost":"lim","component":"vhost-limits","name":"limits"}]}`)
 	if r.code != 400 || !strings.Contains(string(r.body), "Unrecognised terms") {
 		t.Fatalf("unknown limit imported: %d %s", r.code, r.body)
+	}
+}
+
+// Two requests setting different limits of one vhost at once both take effect: each
+// reads the limits, changes one and writes them back, one at a time.
+func TestVHostLimitsConcurrentPuts(t *testing.T) {
+	e := start(t)
+	for round := range 20 {
+		e.want(e.do("DELETE", "/api/vhost-limits/%2F/max-connections", ""), 204, "")
+		e.want(e.do("DELETE", "/api/vhost-limits/%2F/max-queues", ""), 204, "")
+		var wg sync.WaitGroup
+		for _, name := range []string{"max-connections", "max-queues"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				e.do("PUT", "/api/vhost-limits/%2F/"+name, `{"value":50}`)
+			}()
+		}
+		wg.Wait()
+		r := e.do("GET", "/api/vhost-limits/%2F", "")
+		if want := `[{"value":{"max-connections":50,"max-queues":50},"vhost":"/"}]`; string(r.body) != want {
+			t.Fatalf("round %d: %s, want %s", round, r.body, want)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -55,6 +56,10 @@ type Server struct {
 	mux     *router        // immutable after New
 	hs      http.Server    // net/http's own locking
 	rates   *rates         // message rates (rates.go); nil for a metrics server
+	// limitsMu serializes the limits endpoints' read-modify-write of a vhost's or a
+	// user's limits (api_limits.go), so that two requests setting different limits at
+	// once both take effect.
+	limitsMu sync.Mutex
 }
 
 // New returns a management API server for cfg.Broker.
