@@ -268,6 +268,11 @@ func validateDefinition(def map[string]any) string {
 	return ""
 }
 
+// ErlangTerm prints a value decoded from JSON (with or without json.Number) as RabbitMQ's
+// error texts print the Erlang term it became (~p): strings as binaries, null as the atom,
+// objects as maps. The management API's validation messages use it too.
+func ErlangTerm(v any) string { return jsonTerm(jsonValue(v)) }
+
 // jsonTerm prints a JSON value as Erlang's ~p prints its decoded term: strings as binaries
 // (<<"abc">>), null as the atom null, objects as maps with sorted keys.
 func jsonTerm(v any) string {

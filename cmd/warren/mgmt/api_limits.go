@@ -86,12 +86,12 @@ func limitValueOf(name string, v any) (int64, string) {
 			return i, ""
 		}
 	}
-	return 0, fmt.Sprintf("%s should be a number, actually was %s", name, erlangTerm(v))
+	return 0, fmt.Sprintf("%s should be a number, actually was %s", name, vhost.ErlangTerm(v))
 }
 
 // unrecognised is RabbitMQ's complaint about a limit it does not know.
 func unrecognised(name string, v any, in string) string {
-	return fmt.Sprintf("Unrecognised terms [{%s,%s}] in %s", erlangTerm(name), erlangTerm(v), in)
+	return fmt.Sprintf("Unrecognised terms [{%s,%s}] in %s", vhost.ErlangTerm(name), vhost.ErlangTerm(v), in)
 }
 
 // vhostValidation wraps a complaint as rabbit_vhost_limit:update_limit/4 reports it
@@ -278,91 +278,4 @@ func importLimitParameters(b *vhost.Broker, params []any, vh string) (others int
 		}
 	}
 	return others, nil
-}
-
-// erlangTerm prints a decoded JSON value as RabbitMQ's error texts print the Erlang term
-// it became (~p): strings as binaries, null as the atom, objects as maps.
-func erlangTerm(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "null"
-	case string:
-		return "<<" + strconv.Quote(x) + ">>"
-	case bool:
-		return strconv.FormatBool(x)
-	case json.Number:
-		if _, err := strconv.ParseInt(string(x), 10, 64); err == nil {
-			return string(x)
-		}
-		f, err := x.Float64()
-		if err != nil {
-			return string(x)
-		}
-		return erlangFloat(f)
-	case float64:
-		return erlangFloat(x)
-	case []any:
-		parts := make([]string, len(x))
-		for i, e := range x {
-			parts[i] = erlangTerm(e)
-		}
-		return "[" + strings.Join(parts, ",") + "]"
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		parts := make([]string, len(keys))
-		for i, k := range keys {
-			parts[i] = erlangTerm(k) + " => " + erlangTerm(x[k])
-		}
-		return "#{" + strings.Join(parts, ",") + "}"
-	}
-	return fmt.Sprint(v)
-}
-
-// erlangFloat prints a float as Erlang's ~p does (io_lib_format:fwrite_g/1): the
-// shortest digits that read back, with the decimal point placed, or an exponent where
-// that is shorter ("1.5", "100.0", "1.0e3", "0.001", "1.0e-4").
-func erlangFloat(f float64) string {
-	sign := ""
-	if f < 0 {
-		sign, f = "-", -f
-	}
-	if f == 0 {
-		return sign + "0.0"
-	}
-	e := strconv.FormatFloat(f, 'e', -1, 64) // "d.ddde±x"
-	mant, exp, _ := strings.Cut(e, "e")
-	d := strings.Replace(mant, ".", "", 1)
-	x, _ := strconv.Atoi(exp)
-	place, l := x+1, len(d)
-	withExp := func() string {
-		if l == 1 {
-			return d + ".0e" + strconv.Itoa(place-1)
-		}
-		return d[:1] + "." + d[1:] + "e" + strconv.Itoa(place-1)
-	}
-	switch {
-	case place == 0:
-		return sign + "0." + d
-	case place < 0 || place >= l:
-		expDot := 1
-		if l == 1 {
-			expDot = 2
-		}
-		cost := len(strconv.Itoa(place-1)) + 1 + expDot
-		if place < 0 {
-			if 2-place <= cost {
-				return sign + "0." + strings.Repeat("0", -place) + d
-			}
-			return sign + withExp()
-		}
-		if place-l+2 <= cost {
-			return sign + d + strings.Repeat("0", place-l) + ".0"
-		}
-		return sign + withExp()
-	}
-	return sign + d[:place] + "." + d[place:]
 }

@@ -119,20 +119,6 @@ func TestUserLimits(t *testing.T) {
 	e.want(e.do("GET", "/api/user-limits", ""), 200, "[]")
 }
 
-func TestErlangTerm(t *testing.T) {
-	for _, tc := range []struct {
-		f    float64
-		want string
-	}{
-		{1.5, "1.5"}, {1000, "1.0e3"}, {100, "100.0"}, {0.001, "0.001"}, {0.0001, "0.0001"}, {0.00001, "1.0e-5"},
-		{-2.25, "-2.25"}, {123456.5, "123456.5"}, {1e21, "1.0e21"}, {0, "0.0"}, {12e20, "1.2e21"},
-	} {
-		if got := erlangFloat(tc.f); got != tc.want {
-			t.Errorf("erlangFloat(%v) = %q, want %q", tc.f, got, tc.want)
-		}
-	}
-}
-
 // Vhost limits travel in definitions as RabbitMQ 3.10.8 exports them: a runtime parameter
 // of component "vhost-limits" named "limits", with its vhost, also in a vhost's export.
 func TestLimitsInDefinitions(t *testing.T) {
