@@ -51,21 +51,7 @@ func normalize(t *testing.T, raw []byte) map[string][]string {
 // bindings; and the imported user can log in with the password set in RabbitMQ.
 func TestDefinitionsRoundTrip(t *testing.T) {
 	e := start(t)
-	rmq, err := os.ReadFile("testdata/rabbitmq-3.10.8-definitions.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.want(e.do("POST", "/api/definitions", string(rmq)), 204, "")
-	r := e.do("GET", "/api/definitions", "")
-	e.want(r, 200, "")
-	want, got := normalize(t, rmq), normalize(t, r.body)
-	if !reflect.DeepEqual(want, got) {
-		for k := range want {
-			if !reflect.DeepEqual(want[k], got[k]) {
-				t.Errorf("%s:\n got %v\nwant %v", k, got[k], want[k])
-			}
-		}
-	}
+	rmq, _ := roundTrip(t, e, "testdata/rabbitmq-3.10.8-definitions.json")
 	// "app" was created in RabbitMQ with password s3cret.
 	e.want(e.doAs("app", "s3cret", "GET", "/api/whoami", ""), 200, `{"name":"app","tags":["management","monitoring"]}`)
 	// Importing again changes nothing and succeeds.
@@ -131,21 +117,9 @@ func TestDefinitionsImportErrors(t *testing.T) {
 // the node's export.
 func TestDefinitionsRoundTripPolicies(t *testing.T) {
 	e := start(t)
-	rmq, err := os.ReadFile("testdata/rabbitmq-3.10.8-definitions-policies.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.want(e.do("POST", "/api/definitions", string(rmq)), 204, "")
-	r := e.do("GET", "/api/definitions", "")
-	e.want(r, 200, "")
-	want, got := normalize(t, rmq), normalize(t, r.body)
+	_, want := roundTrip(t, e, "testdata/rabbitmq-3.10.8-definitions-policies.json")
 	if len(want["policies"]) != 2 || len(want["parameters"]) != 1 {
 		t.Fatalf("the recorded file has policies %v and parameters %v", want["policies"], want["parameters"])
-	}
-	for k := range want {
-		if !reflect.DeepEqual(want[k], got[k]) {
-			t.Errorf("%s:\n got %v\nwant %v", k, got[k], want[k])
-		}
 	}
 	var q map[string]any
 	e.do("GET", "/api/queues/dev/app.orders", "").json(t, &q)
@@ -153,4 +127,24 @@ func TestDefinitionsRoundTripPolicies(t *testing.T) {
 	if q["policy"] != "orders-cap" || def["max-length"] != 1000.0 || def["overflow"] != "reject-publish" {
 		t.Errorf("app.orders: policy %v, effective definition %v", q["policy"], q["effective_policy_definition"])
 	}
+}
+
+// roundTrip imports the definitions file at path, exports, and reports every part of the
+// export that differs from the file. It returns the file and its normalized parts.
+func roundTrip(t *testing.T, e *env, path string) ([]byte, map[string][]string) {
+	t.Helper()
+	rmq, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.want(e.do("POST", "/api/definitions", string(rmq)), 204, "")
+	r := e.do("GET", "/api/definitions", "")
+	e.want(r, 200, "")
+	want, got := normalize(t, rmq), normalize(t, r.body)
+	for k := range want {
+		if !reflect.DeepEqual(want[k], got[k]) {
+			t.Errorf("%s:\n got %v\nwant %v", k, got[k], want[k])
+		}
+	}
+	return rmq, want
 }
