@@ -141,19 +141,7 @@ func getChannel(c *call) error {
 }
 
 func listConsumers(c *call) error {
-	vs, err := c.scope()
-	if err != nil {
-		return err
-	}
-	out := []obj{}
-	for _, v := range vs {
-		for _, cs := range v.Consumers() {
-			if o, ok := c.consumerJSON(v, cs); ok {
-				out = append(out, o)
-			}
-		}
-	}
-	return c.json(out)
+	return listScoped(c, (*vhost.VHost).Consumers, c.consumerJSON)
 }
 
 // connJSON is a connection as GET /api/connections lists it. recv_oct and send_oct are

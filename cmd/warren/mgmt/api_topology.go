@@ -90,14 +90,24 @@ func (s *Server) exchangeJSON(v *vhost.VHost, x vhost.ExchangeStats) obj {
 }
 
 func listExchanges(c *call) error {
+	return listScoped(c, (*vhost.VHost).Exchanges, func(v *vhost.VHost, x vhost.ExchangeStats) (obj, bool) {
+		return c.s.exchangeJSON(v, x), true
+	})
+}
+
+// listScoped answers a listing of the vhosts the call covers (c.scope): each vhost's
+// items, as toJSON renders them; false leaves an item out (one the user may not see).
+func listScoped[T any](c *call, items func(*vhost.VHost) []T, toJSON func(*vhost.VHost, T) (obj, bool)) error {
 	vs, err := c.scope()
 	if err != nil {
 		return err
 	}
 	out := []obj{}
 	for _, v := range vs {
-		for _, x := range v.Exchanges() {
-			out = append(out, c.s.exchangeJSON(v, x))
+		for _, it := range items(v) {
+			if o, ok := toJSON(v, it); ok {
+				out = append(out, o)
+			}
 		}
 	}
 	return c.json(out)
@@ -278,17 +288,9 @@ func (s *Server) queueJSON(v *vhost.VHost, q vhost.QueueStats) obj {
 }
 
 func listQueues(c *call) error {
-	vs, err := c.scope()
-	if err != nil {
-		return err
-	}
-	out := []obj{}
-	for _, v := range vs {
-		for _, q := range v.Queues() {
-			out = append(out, c.s.queueJSON(v, q))
-		}
-	}
-	return c.json(out)
+	return listScoped(c, (*vhost.VHost).Queues, func(v *vhost.VHost, q vhost.QueueStats) (obj, bool) {
+		return c.s.queueJSON(v, q), true
+	})
 }
 
 func getQueue(c *call) error {
