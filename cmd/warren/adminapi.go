@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -138,57 +136,18 @@ func newHTTPAdmin(raw string) (*httpAdmin, error) {
 }
 
 // call sends a request to /api/ + path segments (each escaped) and decodes a JSON answer
-// into out when out is not nil.
+// into out when out is not nil (send, in mgmt_cli.go, with no query or extra header).
 func (h *httpAdmin) call(method string, body, out any, segs ...string) error {
-	for i, s := range segs {
-		segs[i] = url.PathEscape(s)
-	}
-	full := h.base.String() + "/api/" + strings.Join(segs, "/")
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, full, rd)
-	if err != nil {
-		return err
-	}
-	req.SetBasicAuth(h.user, h.pass)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := h.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		var e struct{ Error, Reason string }
-		if json.Unmarshal(data, &e) == nil && e.Reason != "" {
-			return fmt.Errorf("%s %s: %s: %s", method, req.URL.Path, resp.Status, e.Reason)
-		}
-		return fmt.Errorf("%s %s: %s", method, req.URL.Path, resp.Status)
-	}
-	if out != nil {
-		return json.Unmarshal(data, out)
-	}
-	return nil
+	return h.send(method, "", nil, body, out, segs...)
 }
 
 // apiUser is a user in the API; tags are a list (3.13+) or a comma-separated string (3.10).
 type apiUser struct {
-	Name             string          `json:"name"`
-	Tags             json.RawMessage `json:"tags"`
-	PasswordHash     string          `json:"password_hash"`
-	HashingAlgorithm string          `json:"hashing_algorithm"`
-	Limits           map[string]any  `json:"limits"`
+	Name             string                 `json:"name"`
+	Tags             json.RawMessage        `json:"tags"`
+	PasswordHash     string                 `json:"password_hash"`
+	HashingAlgorithm string                 `json:"hashing_algorithm"`
+	Limits           map[string]json.Number `json:"limits"`
 }
 
 func (u apiUser) info() vhost.UserInfo {
@@ -205,11 +164,11 @@ func (u apiUser) info() vhost.UserInfo {
 	alg, _ := vhost.ParseHashAlg(u.HashingAlgorithm)
 	hash, _ := vhost.DecodeHash(alg, u.PasswordHash)
 	l := vhost.Unlimited
-	if n, ok := u.Limits["max-connections"].(float64); ok {
-		l.MaxConnections = int64(n)
+	if n, err := u.Limits["max-connections"].Int64(); err == nil {
+		l.MaxConnections = n
 	}
-	if n, ok := u.Limits["max-channels"].(float64); ok {
-		l.MaxChannels = int64(n)
+	if n, err := u.Limits["max-channels"].Int64(); err == nil {
+		l.MaxChannels = n
 	}
 	return vhost.UserInfo{Name: u.Name, Tags: tags, HashAlg: alg, PasswordHash: hash, Limits: l}
 }

@@ -178,20 +178,9 @@ func declareCommand() *cli.Command {
 				Name: "queue", Usage: "declare a queue", ArgsUsage: "NAME",
 				Flags: apiFlags(&cli.BoolFlag{Name: "durable", Value: true, Usage: "survives a restart"},
 					&cli.BoolFlag{Name: "auto-delete", Usage: "deleted when its last consumer goes"}, argumentsFlag),
-				Action: func(cx *cli.Context) error {
-					a, err := apiArgs(cx, 1, 1, "NAME")
-					if err != nil {
-						return err
-					}
-					xargs, err := argsJSON(cx)
-					if err != nil {
-						return err
-					}
-					return withClient(cx, func(h *httpAdmin) error {
-						return h.call("PUT", map[string]any{"durable": cx.Bool("durable"), "auto_delete": cx.Bool("auto-delete"), "arguments": xargs},
-							nil, "queues", cx.String("vhost"), a[0])
-					})
-				},
+				Action: declareAction("queues", func(cx *cli.Context) map[string]any {
+					return map[string]any{"durable": cx.Bool("durable"), "auto_delete": cx.Bool("auto-delete")}
+				}),
 			},
 			{
 				Name: "exchange", Usage: "declare an exchange", ArgsUsage: "NAME",
@@ -199,21 +188,10 @@ func declareCommand() *cli.Command {
 					&cli.BoolFlag{Name: "durable", Value: true, Usage: "survives a restart"},
 					&cli.BoolFlag{Name: "auto-delete", Usage: "deleted when its last binding goes"},
 					&cli.BoolFlag{Name: "internal", Usage: "clients cannot publish to it"}, argumentsFlag),
-				Action: func(cx *cli.Context) error {
-					a, err := apiArgs(cx, 1, 1, "NAME")
-					if err != nil {
-						return err
-					}
-					xargs, err := argsJSON(cx)
-					if err != nil {
-						return err
-					}
-					return withClient(cx, func(h *httpAdmin) error {
-						return h.call("PUT", map[string]any{"type": cx.String("type"), "durable": cx.Bool("durable"),
-							"auto_delete": cx.Bool("auto-delete"), "internal": cx.Bool("internal"), "arguments": xargs},
-							nil, "exchanges", cx.String("vhost"), a[0])
-					})
-				},
+				Action: declareAction("exchanges", func(cx *cli.Context) map[string]any {
+					return map[string]any{"type": cx.String("type"), "durable": cx.Bool("durable"),
+						"auto_delete": cx.Bool("auto-delete"), "internal": cx.Bool("internal")}
+				}),
 			},
 			{
 				Name: "binding", Usage: "bind a queue (or an exchange) to an exchange", ArgsUsage: "SOURCE DESTINATION",
@@ -241,6 +219,26 @@ func declareCommand() *cli.Command {
 			declarePolicyCommand(),
 			declareVHostLimitCommand(),
 		},
+	}
+}
+
+// declareAction PUTs body, with the --arguments, to /api/{kind}/{vhost}/NAME: the
+// declare of a queue or an exchange.
+func declareAction(kind string, body func(cx *cli.Context) map[string]any) cli.ActionFunc {
+	return func(cx *cli.Context) error {
+		a, err := apiArgs(cx, 1, 1, "NAME")
+		if err != nil {
+			return err
+		}
+		xargs, err := argsJSON(cx)
+		if err != nil {
+			return err
+		}
+		b := body(cx)
+		b["arguments"] = xargs
+		return withClient(cx, func(h *httpAdmin) error {
+			return h.call("PUT", b, nil, kind, cx.String("vhost"), a[0])
+		})
 	}
 }
 
@@ -657,6 +655,9 @@ func (h *httpAdmin) callHeader(method, key, value string, segs ...string) error 
 	return h.send(method, "", hdr, nil, nil, segs...)
 }
 
+// send is one API request: /api/ + path segments (each escaped), the query, extra
+// headers and a JSON body; a JSON answer is decoded into out (numbers kept exact) when
+// out is not nil, and a status of 300 or more is an error with RabbitMQ's reason.
 func (h *httpAdmin) send(method, query string, hdr http.Header, body, out any, segs ...string) error {
 	esc := make([]string, len(segs))
 	for i, s := range segs {
