@@ -140,13 +140,7 @@ func (q *Queue) stats() QueueStats {
 
 // Queues returns v's queues, sorted by name.
 func (v *VHost) Queues() []QueueStats {
-	v.mu.RLock()
-	qs := make([]*Queue, 0, len(v.mu.queues))
-	for _, q := range v.mu.queues {
-		qs = append(qs, q)
-	}
-	v.mu.RUnlock()
-	slices.SortFunc(qs, func(a, b *Queue) int { return cmp.Compare(a.name, b.name) })
+	qs := v.queueList(true)
 	out := make([]QueueStats, len(qs))
 	for i, q := range qs {
 		out[i] = q.stats()
@@ -165,12 +159,7 @@ type QueueDepth struct {
 // QueueDepths returns the counts of v's queues, in no particular order: cheap enough to
 // sample every few seconds whatever the queues hold.
 func (v *VHost) QueueDepths() []QueueDepth {
-	v.mu.RLock()
-	qs := make([]*Queue, 0, len(v.mu.queues))
-	for _, q := range v.mu.queues {
-		qs = append(qs, q)
-	}
-	v.mu.RUnlock()
+	qs := v.queueList(false)
 	out := make([]QueueDepth, len(qs))
 	for i, q := range qs {
 		q.mu.Lock()
@@ -255,13 +244,7 @@ type ConsumerStats struct {
 // Consumers returns the consumers of v's queues, sorted by queue, then by priority
 // (highest first) and subscription order, as dispatch visits them.
 func (v *VHost) Consumers() []ConsumerStats {
-	v.mu.RLock()
-	qs := make([]*Queue, 0, len(v.mu.queues))
-	for _, q := range v.mu.queues {
-		qs = append(qs, q)
-	}
-	v.mu.RUnlock()
-	slices.SortFunc(qs, func(a, b *Queue) int { return cmp.Compare(a.name, b.name) })
+	qs := v.queueList(true)
 	var out []ConsumerStats
 	for _, q := range qs {
 		q.mu.Lock()
@@ -447,4 +430,19 @@ func (q *Queue) Owner() *Owner {
 // counting towards connection limits.
 func (b *Broker) AccessFor(u *User, vhost string) *Access {
 	return &Access{b: b, user: u, vhost: vhost}
+}
+
+// queueList is a snapshot of v's queues, sorted by name when sorted is set, taken under
+// VHost.mu and returned without it, so that the caller may lock each queue in turn.
+func (v *VHost) queueList(sorted bool) []*Queue {
+	v.mu.RLock()
+	qs := make([]*Queue, 0, len(v.mu.queues))
+	for _, q := range v.mu.queues {
+		qs = append(qs, q)
+	}
+	v.mu.RUnlock()
+	if sorted {
+		slices.SortFunc(qs, func(a, b *Queue) int { return cmp.Compare(a.name, b.name) })
+	}
+	return qs
 }

@@ -300,12 +300,7 @@ func (b *Broker) DeleteVHost(name string) error {
 			firstErr = errStore(err)
 		}
 	}
-	v.mu.RLock()
-	qs := make([]*Queue, 0, len(v.mu.queues))
-	for _, q := range v.mu.queues {
-		qs = append(qs, q)
-	}
-	v.mu.RUnlock()
+	qs := v.queueList(false)
 	for _, q := range qs {
 		if _, err := v.deleteQueue(q, false, false, true); err != nil && firstErr == nil {
 			firstErr = err
