@@ -71,6 +71,14 @@ func readConf(path string) ([]confSetting, error) {
 	return out, nil
 }
 
+// confDirect are the rabbitmq.conf keys whose value is the flag's as it stands.
+var confDirect = map[string]string{
+	"load_definitions": "load-definitions", "management.load_definitions": "load-definitions",
+	"default_user": "default-user", "default_pass": "default-pass",
+	"channel_max": "channel-max", "frame_max": "frame-max", "max_message_size": "max-message-size",
+	"ssl_options.certfile": "tls-cert", "ssl_options.keyfile": "tls-key", "ssl_options.cacertfile": "tls-ca",
+}
+
 // confFlags maps rabbitmq.conf settings to flag values. The result holds one value per
 // flag (a later line wins, as in RabbitMQ) and the keys it did not use.
 func confFlags(settings []confSetting, totalMem uint64) (flags map[string]string, ignored []string, err error) {
@@ -87,6 +95,10 @@ func confFlags(settings []confSetting, totalMem uint64) (flags map[string]string
 		bad := func(want string) error {
 			return fmt.Errorf("--config line %d: %s = %q: want %s", s.line, k, v, want)
 		}
+		if flag, ok := confDirect[k]; ok {
+			flags[flag] = v
+			continue
+		}
 		switch {
 		case strings.HasPrefix(k, "listeners.tcp."), strings.HasPrefix(k, "listeners.ssl."):
 			addr, err := confListener(v)
@@ -100,8 +112,6 @@ func confFlags(settings []confSetting, totalMem uint64) (flags map[string]string
 			}
 		case k == "listeners.tcp" && v == "none":
 			return nil, nil, fmt.Errorf("--config line %d: listeners.tcp = none: warren always serves plain AMQP (use --listen 127.0.0.1:0 to keep it local)", s.line)
-		case k == "load_definitions", k == "management.load_definitions":
-			flags["load-definitions"] = v
 		case k == "management.tcp.port", k == "management.listener.port":
 			mgmtPort = v
 		case k == "management.tcp.ip", k == "management.listener.ip":
@@ -110,10 +120,6 @@ func confFlags(settings []confSetting, totalMem uint64) (flags map[string]string
 			promPort = v
 		case k == "prometheus.tcp.ip":
 			promIP = v
-		case k == "default_user":
-			flags["default-user"] = v
-		case k == "default_pass":
-			flags["default-pass"] = v
 		case k == "loopback_users" && v == "none":
 			loopbackSet, loopback = true, map[string]bool{}
 		case strings.HasPrefix(k, "loopback_users."):
@@ -144,22 +150,10 @@ func confFlags(settings []confSetting, totalMem uint64) (flags map[string]string
 				return nil, nil, bad("a non-negative number")
 			}
 			flags["disk-free-limit"] = strconv.FormatUint(uint64(r*float64(totalMem)), 10)
-		case k == "channel_max":
-			flags["channel-max"] = v
-		case k == "frame_max":
-			flags["frame-max"] = v
-		case k == "max_message_size":
-			flags["max-message-size"] = v
 		case k == "connection_max":
 			if v != "infinity" {
 				flags["max-connections"] = v
 			}
-		case k == "ssl_options.certfile":
-			flags["tls-cert"] = v
-		case k == "ssl_options.keyfile":
-			flags["tls-key"] = v
-		case k == "ssl_options.cacertfile":
-			flags["tls-ca"] = v
 		case k == "ssl_options.verify":
 			verifyPeer = v == "verify_peer"
 		case k == "ssl_options.fail_if_no_peer_cert":
