@@ -2,7 +2,6 @@ package mgmt
 
 import (
 	"fmt"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/warrenmq/warren/store"
@@ -29,19 +28,7 @@ func storedEntries(t *testing.T, st *store.Store) int {
 // basic.ack): a persistent message routed to a durable queue is on disk when the answer
 // comes.
 func TestPublishAnswersAfterStore(t *testing.T) {
-	st, err := store.Open(t.TempDir(), store.Options{GCInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	core, err := vhost.New(vhost.Config{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { core.Close(); st.Close() })
-	api := New(Config{Broker: core, Node: "warren@test"})
-	srv := httptest.NewServer(api)
-	t.Cleanup(srv.Close)
-	e := &env{t: t, api: api, base: srv.URL}
+	e, _, st := startStored(t, vhost.Config{})
 
 	e.want(e.do("PUT", "/api/queues/%2F/q", `{"durable":true}`), 201, "")
 	for i := range 30 {

@@ -2,7 +2,6 @@ package mgmt
 
 import (
 	"fmt"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/warrenmq/warren/amqp/wire"
-	"github.com/warrenmq/warren/store"
 	"github.com/warrenmq/warren/vhost"
 )
 
@@ -594,19 +592,7 @@ func TestAPIMessageCounts(t *testing.T) {
 // The peek shows the messages the pager keeps on disk only (a broker with a store and a
 // 1-byte memory budget), in order, and leaves them there.
 func TestPeekPagedOut(t *testing.T) {
-	st, err := store.Open(t.TempDir(), store.Options{GCInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	core, err := vhost.New(vhost.Config{Store: st, MemoryBudget: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { core.Close(); st.Close() })
-	api := New(Config{Broker: core, Node: "warren@test"})
-	srv := httptest.NewServer(api)
-	t.Cleanup(srv.Close)
-	e := &env{t: t, api: api, base: srv.URL}
+	e, core, _ := startStored(t, vhost.Config{MemoryBudget: 1})
 
 	e.want(e.do("PUT", "/api/queues/%2F/q", `{"durable":true}`), 201, "")
 	v := core.VHost("/")

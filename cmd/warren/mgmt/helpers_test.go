@@ -7,12 +7,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/warrenmq/warren/conformance/warrentest"
+	"github.com/warrenmq/warren/store"
+	"github.com/warrenmq/warren/vhost"
 )
 
 // env is a running broker with its management API on a loopback port.
@@ -46,6 +49,26 @@ func start(t *testing.T) *env {
 		}
 	})
 	return &env{t: t, b: b, api: api, base: "http://" + ln.Addr().String()}
+}
+
+// startStored serves the API (no AMQP listener) over a broker core with a store in a
+// temporary folder: cfg with its Store set. It returns the core and the store too.
+func startStored(t *testing.T, cfg vhost.Config) (*env, *vhost.Broker, *store.Store) {
+	t.Helper()
+	st, err := store.Open(t.TempDir(), store.Options{GCInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Store = st
+	core, err := vhost.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { core.Close(); st.Close() })
+	api := New(Config{Broker: core, Node: "warren@test"})
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	return &env{t: t, api: api, base: srv.URL}, core, st
 }
 
 // reply is an HTTP answer.
