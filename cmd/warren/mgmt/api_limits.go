@@ -98,6 +98,28 @@ func unrecognised(name string, v any, in string) string {
 // (rabbit_runtime_parameters: "Validation failed~n~n~ts~n").
 func vhostValidation(reason string) error { return badRequest("Validation failed\n\n%s\n", reason) }
 
+// vhostLimit and userLimit are the field of l a limit's name stands for; nil for a name
+// RabbitMQ does not know.
+func vhostLimit(l *vhost.VHostLimits, name string) *int64 {
+	switch name {
+	case "max-connections":
+		return &l.MaxConnections
+	case "max-queues":
+		return &l.MaxQueues
+	}
+	return nil
+}
+
+func userLimit(l *vhost.UserLimits, name string) *int64 {
+	switch name {
+	case "max-connections":
+		return &l.MaxConnections
+	case "max-channels":
+		return &l.MaxChannels
+	}
+	return nil
+}
+
 func putVHostLimit(c *call) error {
 	c.s.limitsMu.Lock()
 	defer c.s.limitsMu.Unlock()
@@ -111,13 +133,8 @@ func putVHostLimit(c *call) error {
 	}
 	name := c.r.PathValue("name")
 	l := v.Limits()
-	var field *int64
-	switch name {
-	case "max-connections":
-		field = &l.MaxConnections
-	case "max-queues":
-		field = &l.MaxQueues
-	default:
+	field := vhostLimit(&l, name)
+	if field == nil {
 		return vhostValidation(unrecognised(name, val, "limits"))
 	}
 	n, complaint := limitValueOf(name, val)
@@ -140,14 +157,11 @@ func deleteVHostLimit(c *call) error {
 		return errNotFound
 	}
 	l := v.Limits()
-	switch c.r.PathValue("name") {
-	case "max-connections":
-		l.MaxConnections = vhost.NoLimit
-	case "max-queues":
-		l.MaxQueues = vhost.NoLimit
-	default:
+	field := vhostLimit(&l, c.r.PathValue("name"))
+	if field == nil {
 		return c.status(http.StatusNoContent)
 	}
+	*field = vhost.NoLimit
 	if err := c.s.cfg.Broker.SetVHostLimits(v.Name(), l); err != nil {
 		return badRequest("%s", strings.TrimPrefix(err.Error(), "vhost: "))
 	}
@@ -182,7 +196,7 @@ func putUserLimit(c *call) error {
 	}
 	user, name := c.r.PathValue("user"), c.r.PathValue("name")
 	// rabbit_auth_backend_internal:set_user_limits/3 validates before it looks the user up.
-	if name != "max-connections" && name != "max-channels" {
+	if userLimit(&vhost.UserLimits{}, name) == nil {
 		return badRequest("%s", unrecognised(name, val, "user-limits"))
 	}
 	n, complaint := limitValueOf(name, val)
@@ -194,11 +208,7 @@ func putUserLimit(c *call) error {
 		return &apiError{http.StatusBadRequest, "bad_request", []string{"no_such_user", user}}
 	}
 	l := u.Limits
-	if name == "max-connections" {
-		l.MaxConnections = max(n, vhost.NoLimit)
-	} else {
-		l.MaxChannels = max(n, vhost.NoLimit)
-	}
+	*userLimit(&l, name) = max(n, vhost.NoLimit)
 	if err := c.s.cfg.Broker.SetUserLimits(user, l); err != nil {
 		return badRequest("%s", strings.TrimPrefix(err.Error(), "vhost: "))
 	}
@@ -213,14 +223,11 @@ func deleteUserLimit(c *call) error {
 		return errNotFound
 	}
 	l := u.Limits
-	switch c.r.PathValue("name") {
-	case "max-connections":
-		l.MaxConnections = vhost.NoLimit
-	case "max-channels":
-		l.MaxChannels = vhost.NoLimit
-	default:
+	field := userLimit(&l, c.r.PathValue("name"))
+	if field == nil {
 		return c.status(http.StatusNoContent)
 	}
+	*field = vhost.NoLimit
 	if err := c.s.cfg.Broker.SetUserLimits(u.Name, l); err != nil {
 		return badRequest("%s", strings.TrimPrefix(err.Error(), "vhost: "))
 	}
