@@ -177,7 +177,8 @@ func confFlags(settings []confSetting, totalMem uint64) (flags map[string]string
 		flags["metrics-listen"] = net.JoinHostPort(promIP, cmp(promPort, "15692"))
 	}
 	if loopbackSet {
-		// The list becomes the users set true, as rabbit.schema's translation builds it.
+		// The list becomes the users set true, as the rabbit.loopback_users translation in
+		// rabbit.schema (3.10.8) builds it: naming users replaces the default [guest].
 		users := []string{}
 		for u, on := range loopback {
 			if on {
