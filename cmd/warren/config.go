@@ -159,9 +159,12 @@ func confFlags(settings []confSetting, totalMem uint64) (flags map[string]string
 		case k == "ssl_options.fail_if_no_peer_cert":
 			noPeer = v == "true"
 		case strings.HasPrefix(k, "log.") && strings.HasSuffix(k, ".level"):
-			// RabbitMQ's levels: debug, info, notice, warning, error, critical, none.
+			// RabbitMQ's levels (rabbit.schema 3.10.8): debug, info, notice, warning, error,
+			// critical, alert, emergency, none; a file's may be written "=level" (that level
+			// only), which warren reads as the level.
 			lvl := map[string]string{"debug": "debug", "info": "info", "notice": "info", "warning": "warn",
-				"error": "error", "critical": "error", "none": "error"}[v]
+				"error": "error", "critical": "error", "alert": "error", "emergency": "error",
+				"none": "error"}[strings.TrimPrefix(v, "=")]
 			if lvl == "" {
 				return nil, nil, bad("debug, info, warning, error or critical")
 			}
