@@ -6,6 +6,7 @@
 //	bench scenario --id 1 --url amqp://... --pid 1234 --broker warren --round 1 --out results.jsonl
 //	bench startup --addr 127.0.0.1:5699 --kill --broker warren --round 1 --out results.jsonl -- warren --in-memory ...
 //	bench wait --addr 127.0.0.1:5792     # until a broker answers AMQP
+//	bench floor --round 1 --out results.jsonl   # scenario 5 through a bare TCP relay process
 //	bench report results.jsonl
 //	bench perf ...                       # the load tool itself, as `warren perf`
 //
@@ -37,6 +38,8 @@ func newApp() *cli.App {
 			startupCommand(),
 			waitCommand(),
 			reportCommand(),
+			floorCommand(),
+			relayCommand(),
 			perf.Command(),
 		},
 	}

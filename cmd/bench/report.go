@@ -114,6 +114,13 @@ func writeReport(w io.Writer, rs []result, notes map[int][]string) {
 			}
 			fmt.Fprintf(w, "    %-28s %12s %12s %9s  %-9s %s\n", m.label, formatValue(a), formatValue(b), ratio, better, m.target)
 		}
+		if n := rounds[fmt.Sprintf("%d/%s", sc.id, floorBroker)]; n > 0 {
+			med := func(k string) string {
+				return formatValue(median(values[fmt.Sprintf("%d/%s/%s", sc.id, floorBroker, k)]))
+			}
+			fmt.Fprintf(w, "    floor: a bare TCP relay process (no AMQP) at the same rate, %d rounds: p50 %s, p99 %s, p99.9 %s µs; relay CPU %s µs/msg\n",
+				n, med("p50_us"), med("p99_us"), med("p999_us"), med("cpu_us"))
+		}
 		for _, n := range notes[sc.id] {
 			fmt.Fprintf(w, "    note: %s\n", n)
 		}

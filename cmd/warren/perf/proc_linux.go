@@ -13,9 +13,9 @@ import (
 // architecture Go supports (the kernel's ABI, independent of CONFIG_HZ).
 const clockTick = 10 * time.Millisecond
 
-// procUsage reads a process's CPU time (user + system, all threads) and resident
+// ProcUsage reads a process's CPU time (user + system, all threads) and resident
 // memory (VmRSS) from /proc.
-func procUsage(pid int) (cpu time.Duration, rss int64, err error) {
+func ProcUsage(pid int) (cpu time.Duration, rss int64, err error) {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, 0, err

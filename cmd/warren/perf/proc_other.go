@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// procUsage needs Linux's /proc.
-func procUsage(pid int) (cpu time.Duration, rss int64, err error) {
+// ProcUsage needs Linux's /proc.
+func ProcUsage(pid int) (cpu time.Duration, rss int64, err error) {
 	return 0, 0, errors.New("perf: --broker-pid needs Linux's /proc")
 }
 

@@ -227,7 +227,7 @@ func (r *run) measure(parent context.Context) (*Summary, error) {
 	var rss0 int64
 	if cfg.BrokerPID > 0 {
 		var err error
-		if brokerCPU0, rss0, err = procUsage(cfg.BrokerPID); err != nil {
+		if brokerCPU0, rss0, err = ProcUsage(cfg.BrokerPID); err != nil {
 			return nil, err
 		}
 	}
@@ -258,7 +258,7 @@ func (r *run) measure(parent context.Context) (*Summary, error) {
 	sample := sync.OnceFunc(func() {
 		end, cpu1 = time.Now(), selfCPU()
 		if cfg.BrokerPID > 0 {
-			brokerCPU1, rss1, procErr = procUsage(cfg.BrokerPID)
+			brokerCPU1, rss1, procErr = ProcUsage(cfg.BrokerPID)
 		}
 	})
 	stopSample := context.AfterFunc(runCtx, sample)

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The floor's stream goes through a relay and yields ordered percentiles, and the
+// report prints them under scenario 5.
+func TestFloor(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	relayed := make(chan error, 1)
+	go func() { relayed <- relay(ln) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	m, err := streamThrough(ctx, ln.Addr().String(), os.Getpid(), 1000, 300*time.Millisecond, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-relayed; err != nil {
+		t.Fatalf("relay: %v", err)
+	}
+	if !(m["p50_us"] > 0 && m["p50_us"] <= m["p99_us"] && m["p99_us"] <= m["p999_us"]) || m["cpu_us"] < 0 {
+		t.Fatalf("figures %v: want 0 < p50 <= p99 <= p99.9 and CPU >= 0", m)
+	}
+	var out bytes.Buffer
+	writeReport(&out, []result{
+		{Scenario: 5, Broker: "warren", Round: 1, Metrics: map[string]float64{"p99_us": 300}},
+		{Scenario: 5, Broker: "rabbitmq", Round: 1, Metrics: map[string]float64{"p99_us": 900}},
+		{Scenario: 5, Broker: floorBroker, Round: 1, Metrics: m},
+	}, nil)
+	if !strings.Contains(out.String(), "floor: a bare TCP relay process") {
+		t.Fatalf("report has no floor line:\n%s", out.String())
+	}
+}
+
+// measureFloor starts the relay as a process of its own (here the test binary, which
+// TestMain turns into the relay command) and measures through it.
+func TestFloorProcess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	m, err := measureFloor(ctx, 1000, 200*time.Millisecond, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m["p50_us"] <= 0 || m["p999_us"] < m["p50_us"] {
+		t.Fatalf("figures %v", m)
+	}
+}
