@@ -339,14 +339,20 @@ func erlBinary(s string) string {
 // policyPattern is a policy's regular expression. RabbitMQ uses PCRE (re:run/3); Go's
 // regexp is RE2, which has no lookaround. The form policies use it for, a leading
 // lookahead after the anchor ("^(?!amq\.).*", RabbitMQ's own examples), is supported by
-// splitting it off: "^(?!A)B" matches what "^B" matches unless "^A" matches.
+// splitting it off: "^(?!A)B" matches what "^B" matches unless "^A" matches. As in
+// PCRE, a top-level alternation after it ends the anchored branch: "^(?!A)B|C" is
+// "^(?!A)B" or "C" anywhere in the name.
 type policyPattern struct {
 	re     *regexp.Regexp
 	ahead  *regexp.Regexp // the lookahead, anchored; nil if none
 	negate bool           // (?!…) rather than (?=…)
+	others *regexp.Regexp // the branches after the lookahead's, unanchored; nil if none
 }
 
 func (p *policyPattern) match(name string) bool {
+	if p.others != nil && p.others.MatchString(name) {
+		return true
+	}
 	if p.ahead != nil && p.ahead.MatchString(name) == p.negate {
 		return false
 	}
@@ -370,11 +376,22 @@ func compilePattern(s string) (*policyPattern, error) {
 			if err != nil {
 				return nil, regexpError(err, s)
 			}
-			re, err := regexp.Compile("^(?:" + rest[2+end:] + ")")
+			first, others := rest[2+end:], ""
+			i := topLevelBar(first)
+			if i >= 0 {
+				first, others = first[:i], first[i+1:]
+			}
+			re, err := regexp.Compile("^(?:" + first + ")")
 			if err != nil {
 				return nil, regexpError(err, s)
 			}
-			return &policyPattern{re: re, ahead: ahead, negate: rest[0] == '!'}, nil
+			p := &policyPattern{re: re, ahead: ahead, negate: rest[0] == '!'}
+			if i >= 0 {
+				if p.others, err = regexp.Compile(others); err != nil {
+					return nil, regexpError(err, s)
+				}
+			}
+			return p, nil
 		}
 	}
 	re, err := regexp.Compile(s)
@@ -387,22 +404,71 @@ func compilePattern(s string) (*policyPattern, error) {
 // groupEnd returns the index of the ")" closing a group whose body starts at s[0], -1 if
 // there is none.
 func groupEnd(s string) int {
-	depth, class := 0, false
+	depth := 0
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '\\':
+		switch s[i] {
+		case '\\':
 			i++
-		case class:
-			class = c != ']'
-		case c == '[':
-			class = true
-		case c == '(':
+		case '[':
+			end := classEnd(s[i+1:])
+			if end < 0 {
+				return -1
+			}
+			i += 1 + end
+		case '(':
 			depth++
-		case c == ')':
+		case ')':
 			if depth == 0 {
 				return i
 			}
 			depth--
+		}
+	}
+	return -1
+}
+
+// topLevelBar returns the index of the first "|" of s outside groups and classes, -1 if
+// there is none.
+func topLevelBar(s string) int {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '[':
+			end := classEnd(s[i+1:])
+			if end < 0 {
+				return -1
+			}
+			i += 1 + end
+		case '(':
+			end := groupEnd(s[i+1:])
+			if end < 0 {
+				return -1
+			}
+			i += 1 + end
+		case '|':
+			return i
+		}
+	}
+	return -1
+}
+
+// classEnd returns the index of the "]" closing a character class whose body starts at
+// s[0], -1 if there is none. A "]" first in the class (or after "^") is a member.
+func classEnd(s string) int {
+	i := 0
+	if i < len(s) && s[i] == '^' {
+		i++
+	}
+	if i < len(s) && s[i] == ']' {
+		i++
+	}
+	for ; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case ']':
+			return i
 		}
 	}
 	return -1

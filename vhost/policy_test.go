@@ -460,3 +460,41 @@ func TestPolicyConcurrent(t *testing.T) {
 		c.mu.Unlock()
 	}
 }
+
+// A pattern with a leading lookahead matches as PCRE (re:run/3) matches it, top-level
+// alternation included. The expectations are PCRE's (checked with a PCRE-compatible
+// engine for these patterns: Python's re.search).
+func TestPolicyPatternLookahead(t *testing.T) {
+	for _, c := range []struct {
+		pattern, name string
+		want          bool
+	}{
+		{`^(?!amq\.).*`, "amq.gen", false},
+		{`^(?!amq\.).*`, "orders", true},
+		{`^(?!amq\.)orders|events`, "orders.eu", true},
+		{`^(?!amq\.)orders|events`, "amq.events", true},
+		{`^(?!amq\.)orders|events`, "my.events.q", true},
+		{`^(?!amq\.)orders|events`, "amq.orders", false},
+		{`^(?!amq\.)orders|events`, "x.orders", false},
+		{`^(?!tmp)(a|b)c`, "bc", true},
+		{`^(?!tmp)(a|b)c`, "tmpbc", false},
+		{`^(?!tmp)[|]x|y`, "|x", true},
+		{`^(?!tmp)[|]x|y`, "zzy", true},
+		{`^(?!tmp)[|]x|y`, "tmp|x", false},
+		{`^(?=ord)o|^amq`, "amq.x", true},
+		{`^(?=ord)o|^amq`, "orders", true},
+		{`^(?=ord)o|^amq`, "oxx", false},
+		{`^(?!a\|b)c`, "c", true},
+		{`^(?!a\|b)c|d`, "a|bc", false},
+		{`^(?![]|])x|q`, "]x", false},
+		{`^(?![]|])x|q`, "|q", true},
+	} {
+		p, err := compilePattern(c.pattern)
+		if err != nil {
+			t.Fatalf("%s: %v", c.pattern, err)
+		}
+		if got := p.match(c.name); got != c.want {
+			t.Errorf("%s on %q: %v, want %v", c.pattern, c.name, got, c.want)
+		}
+	}
+}
