@@ -95,6 +95,16 @@ func (e *PolicyError) Error() string {
 type policies struct {
 	mu   sync.Mutex // serialises changes; taken before VHost.mu
 	list []*Policy  // guarded by VHost.mu; in matching order (byPrecedence)
+	gone bool       // guarded by mu: the vhost was deleted, its policies with it
+}
+
+// goneLocked is the error of a policy change to a deleted vhost, which must not store a
+// record that a vhost of the same name created later would inherit. pol.mu is held.
+func (v *VHost) goneLocked() error {
+	if v.pol.gone {
+		return fmt.Errorf("%w: '%s'", ErrNoVHost, v.name)
+	}
+	return nil
 }
 
 // byPrecedence orders policies as matching tries them: higher priority first, then name.
@@ -667,6 +677,9 @@ func (v *VHost) SetPolicy(name string, in PolicyInput) (created bool, err error)
 	}
 	v.pol.mu.Lock()
 	defer v.pol.mu.Unlock()
+	if err := v.goneLocked(); err != nil {
+		return false, err
+	}
 	v.mu.Lock()
 	i := slices.IndexFunc(v.pol.list, func(o *Policy) bool { return o.Name == name })
 	if i >= 0 {
@@ -688,6 +701,9 @@ func (v *VHost) SetPolicy(name string, in PolicyInput) (created bool, err error)
 func (v *VHost) DeletePolicy(name string) (found bool, err error) {
 	v.pol.mu.Lock()
 	defer v.pol.mu.Unlock()
+	if err := v.goneLocked(); err != nil {
+		return false, err
+	}
 	v.mu.Lock()
 	i := slices.IndexFunc(v.pol.list, func(o *Policy) bool { return o.Name == name })
 	if i < 0 {
@@ -704,7 +720,8 @@ func (v *VHost) DeletePolicy(name string) (found bool, err error) {
 	return true, err
 }
 
-// dropPoliciesLocked deletes v's stored policies, for DeleteVHost. VHost.mu is held.
+// dropPoliciesLocked deletes v's stored policies, for DeleteVHost. pol.mu and VHost.mu
+// are held, and pol.gone is set, so no policy is stored after it.
 func (v *VHost) dropPoliciesLocked() {
 	if v.pst == nil {
 		return

@@ -381,8 +381,17 @@ func TestPolicySurvivesRestart(t *testing.T) {
 	setPolicy(t, v, "gone", `{"pattern":"^dq$","definition":{"max-length":1}}`)
 	deletePolicy(t, v, "gone")
 	must(t, d.b.AddVHost("other"))
-	setPolicy(t, d.b.VHost("other"), "dropped", `{"pattern":".*","definition":{"max-length":1}}`)
+	old := d.b.VHost("other")
+	setPolicy(t, old, "dropped", `{"pattern":".*","definition":{"max-length":1}}`)
 	must(t, d.b.DeleteVHost("other"))
+	// A change that reaches the vhost after its deletion (an API call that looked it up
+	// before) is refused: its record would belong to the next vhost of that name.
+	if _, err := old.SetPolicy("late", PolicyInput{Pattern: "^x", Definition: map[string]any{"max-length": 1}}); !errors.Is(err, ErrNoVHost) {
+		t.Fatalf("policy set on a deleted vhost: %v, want ErrNoVHost", err)
+	}
+	if _, err := old.DeletePolicy("dropped"); !errors.Is(err, ErrNoVHost) {
+		t.Fatalf("policy deleted on a deleted vhost: %v, want ErrNoVHost", err)
+	}
 	must(t, d.b.AddVHost("other"))
 
 	v = d.restart()

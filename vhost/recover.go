@@ -306,6 +306,8 @@ func (b *Broker) DeleteVHost(name string) error {
 			firstErr = err
 		}
 	}
+	v.pol.mu.Lock() // a concurrent SetPolicy stores before this or not at all
+	v.pol.gone = true
 	v.mu.Lock()
 	for n, x := range v.mu.exchanges {
 		if n != "" && x.sid != 0 {
@@ -314,6 +316,7 @@ func (b *Broker) DeleteVHost(name string) error {
 	}
 	v.dropPoliciesLocked()
 	err := v.unlockCommit(nil)
+	v.pol.mu.Unlock()
 	if firstErr == nil {
 		firstErr = err
 	}
