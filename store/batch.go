@@ -30,11 +30,12 @@ const (
 // op is one change. Fields unused by a kind are zero.
 type op struct {
 	kind  opKind
-	ekind Kind   // entity ops
-	key   string // entity key or queue name
-	seq   uint64 // index ops
-	id    uint64 // message ops
-	val   []byte // entity value or message body
+	ekind Kind    // entity ops
+	hint  AckHint // opAck, opAckInline
+	key   string  // entity key or queue name
+	seq   uint64  // index ops
+	id    uint64  // message ops
+	val   []byte  // entity value or message body
 }
 
 // bodyRef counts the Enqueues of one message put in the batch.
@@ -126,10 +127,36 @@ func (b *Batch) Ack(queue string, seq uint64) {
 // find a shared body. Wrongly used on a shared entry it leaves that body's
 // reference count too high, so the body is never freed.
 func (b *Batch) AckInline(queue string, seq uint64) {
+	b.AckHinted(queue, seq, HintInline)
+}
+
+// AckHint is what the caller of AckHinted knows about an entry it acks.
+type AckHint uint8
+
+const (
+	// HintInline: the entry holds its body inline (see AckInline).
+	HintInline AckHint = 1 << iota
+	// HintUnmarked: the entry has no delivered mark, neither committed nor in a batch
+	// committed before this one (MarkDelivered was never called for it, or its batch
+	// was never committed). The ack then deletes one key instead of two: acks are most
+	// of what Badger writes while a backlog drains, and each delete stays in its tree
+	// as a tombstone until compaction reaches the bottom level (issue 6, scenario 6).
+	// Wrongly given, it leaves the mark behind: Messages skips such an orphan, but it
+	// takes space until the queue's index is purged or dropped.
+	HintUnmarked
+)
+
+// AckHinted is Ack with what the caller knows about the entry (AckHint); with no
+// hint it is Ack, with HintInline AckInline.
+func (b *Batch) AckHinted(queue string, seq uint64, h AckHint) {
 	if !b.checkQueue(queue) {
 		return
 	}
-	b.ops = append(b.ops, op{kind: opAckInline, key: queue, seq: seq})
+	kind := opAck
+	if h&HintInline != 0 {
+		kind = opAckInline
+	}
+	b.ops = append(b.ops, op{kind: kind, key: queue, seq: seq, hint: h})
 }
 
 // MarkDelivered records that the entry at seq of queue was delivered, so that

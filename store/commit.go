@@ -232,9 +232,10 @@ func apply(txn *badger.Txn, b *Batch, s *Store) error {
 				err = txn.SetEntry(badger.NewEntry(k, v).WithMeta(metaShared))
 			}
 		case opAck:
-			err = ack(txn, o.key, o.seq, s)
+			err = ack(txn, o.key, o.seq, o.hint, s)
 		case opAckInline:
-			if err = txn.Delete(s.indexKey(o.key, o.seq, suffixEntry)); err == nil {
+			err = txn.Delete(s.indexKey(o.key, o.seq, suffixEntry))
+			if err == nil && o.hint&HintUnmarked == 0 {
 				err = txn.Delete(s.indexKey(o.key, o.seq, suffixDelivered))
 			}
 		case opDelivered:
@@ -253,9 +254,9 @@ func apply(txn *badger.Txn, b *Batch, s *Store) error {
 	return nil
 }
 
-// ack deletes one index entry and its mark, and drops a reference to a
-// shared body, deleting the body with the last one.
-func ack(txn *badger.Txn, queue string, seq uint64, s *Store) error {
+// ack deletes one index entry and its mark (unless h says it has none), and
+// drops a reference to a shared body, deleting the body with the last one.
+func ack(txn *badger.Txn, queue string, seq uint64, h AckHint, s *Store) error {
 	k := s.indexKey(queue, seq, suffixEntry)
 	item, err := txn.Get(k)
 	if errors.Is(err, badger.ErrKeyNotFound) {
@@ -280,8 +281,10 @@ func ack(txn *badger.Txn, queue string, seq uint64, s *Store) error {
 	if err := txn.Delete(k); err != nil {
 		return err
 	}
-	if err := txn.Delete(s.indexKey(queue, seq, suffixDelivered)); err != nil {
-		return err
+	if h&HintUnmarked == 0 {
+		if err := txn.Delete(s.indexKey(queue, seq, suffixDelivered)); err != nil {
+			return err
+		}
 	}
 	if !shared {
 		return nil

@@ -322,6 +322,19 @@ func (s *Store) Stats() Stats {
 	return Stats{Syncs: s.syncs.Load(), Batches: s.batches.Load()}
 }
 
+// MaxSettles is how many Ack, AckInline, AckHinted and MarkDelivered calls on queues
+// whose names have at most nameLen bytes one batch may hold and still fit one Badger
+// transaction, when none of the bodies acked is in pieces: each writes at most four keys
+// (index entry, mark, reference count, body). A batch past Badger's limits fails alone
+// with ErrBatchTooBig, and its changes are lost.
+func (s *Store) MaxSettles(nameLen int) int {
+	// Badger counts an entry as its key, value and two meta bytes, plus 10 (Txn.modify);
+	// the commit's meta record takes one entry and a few dozen bytes.
+	perKey := int64(1+2+nameLen+8+1) + 2 + 10
+	n := min((s.db.MaxBatchCount()-2)/4, (s.db.MaxBatchSize()-64)/(4*perKey))
+	return int(max(n, 1))
+}
+
 // Close commits every batch already passed to Commit, stops the store's
 // goroutines and closes Badger. Later commits fail with ErrClosed. Close is
 // idempotent: every call returns the first call's result.

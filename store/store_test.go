@@ -754,3 +754,82 @@ func TestAckInline(t *testing.T) {
 		t.Fatalf("left %+v", got)
 	}
 }
+
+// TestAckHints: HintUnmarked deletes the entry but not a mark (so a wrong hint shows as
+// an orphan mark); without it the mark goes too; a shared body goes with its last
+// reference either way.
+func TestAckHints(t *testing.T) {
+	s := openMem(t)
+	var b Batch
+	for id := uint64(1); id <= 3; id++ {
+		b.PutMessage(id, []byte{byte(id)})
+		b.Enqueue("q", id, id)
+		b.MarkDelivered("q", id)
+	}
+	b.PutMessage(4, []byte("shared"))
+	b.Enqueue("q", 4, 4)
+	b.Enqueue("r", 1, 4)
+	commit(t, s, &b)
+	if n := rawKeys(t, s, prefixIndex); n != 3*2+2 {
+		t.Fatalf("%d index keys, want 8", n)
+	}
+	b.Reset()
+	b.AckHinted("q", 1, HintInline)              // entry and mark
+	b.AckHinted("q", 2, HintInline|HintUnmarked) // entry only: its mark stays, an orphan
+	b.AckHinted("q", 4, HintUnmarked)            // shared, unmarked
+	b.AckHinted("r", 1, 0)
+	commit(t, s, &b)
+	if n := rawKeys(t, s, prefixIndex); n != 3 { // q 2's orphan mark, q 3 and its mark
+		t.Fatalf("%d index keys left, want 3", n)
+	}
+	if got := messages(t, s, "q"); len(got) != 1 || got[0].Seq != 3 || !got[0].Delivered {
+		t.Fatalf("q holds %+v, want entry 3, delivered", got)
+	}
+	if m, r := rawKeys(t, s, prefixMessage), rawKeys(t, s, prefixRefs); m != 0 || r != 0 {
+		t.Fatalf("%d bodies and %d counts left, want none", m, r)
+	}
+}
+
+// TestMaxSettlesFitsOneTransaction: a batch of MaxSettles acks that each write the most
+// keys an ack can (entry, mark, last reference of a shared body: its count and body)
+// commits, and four times as many keys do not fit: the bound is not far from Badger's.
+func TestMaxSettlesFitsOneTransaction(t *testing.T) {
+	s := openMem(t)
+	const q, r = "q0000001", "r0000001" // 8 bytes, as vhost names its indexes
+	n := s.MaxSettles(len(q))
+	if n < 1000 {
+		t.Fatalf("MaxSettles(8) = %d: too small to be useful", n)
+	}
+	var b Batch
+	for id := uint64(1); id <= uint64(n); id++ {
+		b.PutMessage(id, []byte("body"))
+		b.Enqueue(q, id, id)
+		b.Enqueue(r, id, id)
+		b.MarkDelivered(q, id)
+		if b.Len() >= n || id == uint64(n) {
+			commit(t, s, &b)
+			b.Reset()
+		}
+	}
+	for id := uint64(1); id <= uint64(n); id++ {
+		b.AckHinted(r, id, HintUnmarked)
+		if b.Len() >= n || id == uint64(n) {
+			commit(t, s, &b)
+			b.Reset()
+		}
+	}
+	for id := uint64(1); id <= uint64(n); id++ {
+		b.Ack(q, id) // entry, mark, count, body
+	}
+	commit(t, s, &b)
+	if k := rawKeys(t, s, prefixIndex) + rawKeys(t, s, prefixMessage) + rawKeys(t, s, prefixRefs); k != 0 {
+		t.Fatalf("%d keys left", k)
+	}
+	b.Reset()
+	for seq := range uint64(4 * n) {
+		b.AckInline(q, seq) // two blind deletes
+	}
+	if err := s.CommitSync(&b); !errors.Is(err, ErrBatchTooBig) {
+		t.Fatalf("a batch of %d acks: %v, want ErrBatchTooBig", 4*n, err)
+	}
+}

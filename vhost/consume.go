@@ -281,12 +281,15 @@ func (v *VHost) Get(o *Owner, queue string, noAck bool) (d Delivery, ok bool, re
 
 // takeLocked removes e from the unacknowledged set; false if it is not there (already
 // settled, requeued and redelivered, purged with the queue, or the queue was deleted).
+// The item comes back with redelivered set: it was delivered, so it may have a delivered
+// mark in the store (leftLocked).
 func (q *Queue) takeLocked(e Entry) (item, bool) {
 	p, ok := q.mu.unacked[e.seq]
 	if !ok || p.dtag != e.dtag {
 		return item{}, false
 	}
 	delete(q.mu.unacked, e.seq)
+	p.it.redelivered = true
 	return p.it, true
 }
 

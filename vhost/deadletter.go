@@ -25,6 +25,7 @@ type deadLetter struct {
 	reason string // "rejected", "expired"
 	ix     string // the source queue's store index, "" if msg is not stored there
 	seq    uint64 // its entry there, removed once the dead letter is published
+	marked bool   // the entry may have a delivered mark (leftLocked)
 }
 
 // deadLetterLocked queues it, which left the queue, for dead-lettering. Its store entry
@@ -35,7 +36,7 @@ func (q *Queue) deadLetterLocked(it *item, reason string) {
 	if pst := q.vhost.pst; pst != nil {
 		pst.mem.Add(-msgCost(it.msg))
 		if q.stores(it.msg) {
-			d.ix, d.seq = q.mu.ix, it.seq
+			d.ix, d.seq, d.marked = q.mu.ix, it.seq, it.redelivered
 		}
 	}
 	q.mu.dead = append(q.mu.dead, d)
@@ -94,7 +95,7 @@ func (q *Queue) publishDeadLocked(p *Publisher) {
 	for _, d := range dead {
 		p.deadLetter(q, to, d)
 		if d.ix != "" {
-			v.pst.journal.ack(d.ix, d.seq, d.msg.inline)
+			v.pst.journal.ack(d.ix, d.seq, d.msg.inline, d.marked)
 		}
 	}
 	q.mu.Lock()

@@ -119,7 +119,7 @@ func (h held) fire() {
 	p.skip = nil
 	v.pool.Put(p)
 	if h.ix != "" {
-		v.pst.journal.ack(h.ix, h.seq, h.inline)
+		v.pst.journal.ack(h.ix, h.seq, h.inline, false) // a held message is never delivered, so never marked
 	}
 }
 

@@ -8,9 +8,9 @@ import (
 	"github.com/warrenmq/warren/store"
 )
 
-// journalMax bounds the changes in one journal batch: a store batch must fit one Badger
-// transaction (about 96k entries with the default 64 MiB memtable; an ack writes two).
-const journalMax = 8192
+// journalKeep bounds the collecting list kept for reuse between rounds: past it, a
+// burst is over and its memory is given back.
+const journalKeep = 32768
 
 // journal batches the store changes nobody waits for: acks (also of rejected, expired,
 // dead-lettered and no-ack deliveries) and delivered marks. At most one round of batches
@@ -28,6 +28,7 @@ const journalMax = 8192
 type journal struct {
 	st  *store.Store   // immutable
 	log zerolog.Logger // immutable
+	max int            // changes per batch: what one Badger transaction surely holds; immutable
 
 	mu struct {
 		sync.Mutex
@@ -47,6 +48,7 @@ type jop struct {
 	seq    uint64
 	ack    bool
 	inline bool // an ack of an entry holding its body (Message.inline)
+	marked bool // an ack of an entry that may have a delivered mark in the store
 	gone   bool // a mark superseded by its ack
 }
 
@@ -56,7 +58,9 @@ type jkey struct {
 }
 
 func newJournal(st *store.Store, log zerolog.Logger) *journal {
-	j := &journal{st: st, log: log}
+	// Every index is named by indexName: 8 bytes. A batch larger than a transaction would
+	// fail whole (store.ErrBatchTooBig), and its acks would come back after a restart.
+	j := &journal{st: st, log: log, max: st.MaxSettles(8)}
 	j.doneFn = j.done
 	j.idle = sync.NewCond(&j.mu.Mutex)
 	j.mu.marks = make(map[jkey]int)
@@ -64,15 +68,21 @@ func newJournal(st *store.Store, log zerolog.Logger) *journal {
 }
 
 // ack removes entry seq of store queue ix (and its mark); inline: the entry holds its
-// body (Message.inline).
-func (j *journal) ack(ix string, seq uint64, inline bool) {
+// body (Message.inline); marked: a delivered mark may have been issued for it (mark) or
+// read with it from the store. An ack whose mark is still collecting, or of an entry
+// never marked, deletes one key instead of two (store.HintUnmarked): in a drain most
+// marks go that way (issue 6, scenario 6).
+func (j *journal) ack(ix string, seq uint64, inline, marked bool) {
 	j.mu.Lock()
 	k := jkey{ix, seq}
 	if i, ok := j.mu.marks[k]; ok {
+		// The only mark ever issued for the entry (a message is marked at its first
+		// delivery only) never reached the store.
 		j.mu.ops[i].gone = true
 		delete(j.mu.marks, k)
+		marked = false
 	}
-	j.mu.ops = append(j.mu.ops, jop{ix: ix, seq: seq, ack: true, inline: inline})
+	j.mu.ops = append(j.mu.ops, jop{ix: ix, seq: seq, ack: true, inline: inline, marked: marked})
 	out := j.takeLocked()
 	j.mu.Unlock()
 	j.issue(out)
@@ -101,20 +111,24 @@ func (j *journal) takeLocked() []*store.Batch {
 		if o.gone {
 			continue
 		}
-		if b == nil || b.Len() >= journalMax {
+		if b == nil || b.Len() >= j.max {
 			b = j.newBatchLocked()
 			out = append(out, b)
 		}
-		switch {
-		case o.ack && o.inline:
-			b.AckInline(o.ix, o.seq)
-		case o.ack:
-			b.Ack(o.ix, o.seq)
-		default:
+		if !o.ack {
 			b.MarkDelivered(o.ix, o.seq)
+			continue
 		}
+		var h store.AckHint
+		if o.inline {
+			h |= store.HintInline
+		}
+		if !o.marked {
+			h |= store.HintUnmarked
+		}
+		b.AckHinted(o.ix, o.seq, h)
 	}
-	if cap(j.mu.ops) > 4*journalMax {
+	if cap(j.mu.ops) > journalKeep {
 		j.mu.ops = nil // a burst is over: give its memory back
 	} else {
 		clear(j.mu.ops)

@@ -48,7 +48,9 @@ func (q *Queue) readyLocked() int { return q.mu.ready.len() - q.mu.runs + q.mu.p
 func (q *Queue) stores(m *Message) bool { return m.Persistent && q.durable && q.vhost.pst != nil }
 
 // leftLocked accounts for an in-memory message that left the queue for good (acked,
-// delivered without ack, dropped): its memory, and its store entry, are released.
+// delivered without ack, dropped): its memory, and its store entry, are released. A
+// delivered mark may exist only for an item marked redelivered: one read back with its
+// mark, requeued, or taken from the unacknowledged set (takeLocked sets it).
 func (q *Queue) leftLocked(it *item) {
 	pst := q.vhost.pst
 	if pst == nil {
@@ -56,7 +58,7 @@ func (q *Queue) leftLocked(it *item) {
 	}
 	pst.mem.Add(-msgCost(it.msg))
 	if q.durable && it.msg.Persistent {
-		pst.journal.ack(q.mu.ix, it.seq, it.msg.inline)
+		pst.journal.ack(q.mu.ix, it.seq, it.msg.inline, it.redelivered)
 	}
 }
 

@@ -1,0 +1,93 @@
+package vhost
+
+import (
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/warrenmq/warren/store"
+)
+
+// TestJournalRoundLargerThanATransaction: acks collected while a round is in flight go
+// out in batches that each fit one Badger transaction. With a fixed 8192 changes per
+// batch and 8 MiB memtables, such a round failed whole (store.ErrBatchTooBig) and its
+// acked messages stayed in the store, to come back after a restart.
+func TestJournalRoundLargerThanATransaction(t *testing.T) {
+	st, err := store.Open(t.TempDir(), store.Options{GCInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ix := indexName(1)
+	const n = 20000 // two deletes each: more than Badger's 13,107 entries per transaction
+	var b store.Batch
+	for seq := uint64(1); seq <= n; seq++ {
+		b.PutMessage(seq, []byte("m"))
+		b.Enqueue(ix, seq, seq)
+		if seq%2000 == 0 {
+			if err := st.CommitSync(&b); err != nil {
+				t.Fatal(err)
+			}
+			b.Reset()
+		}
+	}
+	j := newJournal(st, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+	j.mu.Lock()
+	j.mu.inflight = append(j.mu.inflight, new(store.Batch)) // a round in flight: acks collect
+	j.mu.Unlock()
+	for seq := uint64(1); seq <= n; seq++ {
+		j.ack(ix, seq, true, true)
+	}
+	j.mu.Lock()
+	j.mu.inflight = j.mu.inflight[:0]
+	out := j.takeLocked()
+	j.mu.Unlock()
+	j.issue(out)
+	j.flush()
+	if j.mu.failed {
+		t.Fatal("a journal commit failed")
+	}
+	if left, _, err := st.Count(ix); err != nil || left != 0 {
+		t.Fatalf("%d entries left after acking all %d (%v)", left, n, err)
+	}
+}
+
+// TestJournalAckSkipsUnwrittenMark: an ack whose entry's mark is still collecting drops
+// the mark and deletes only the entry; an entry whose mark reached the store loses both.
+func TestJournalAckSkipsUnwrittenMark(t *testing.T) {
+	st, err := store.Open(t.TempDir(), store.Options{GCInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ix := indexName(1)
+	var b store.Batch
+	for seq := uint64(1); seq <= 2; seq++ {
+		b.PutMessage(seq, []byte("m"))
+		b.Enqueue(ix, seq, seq)
+	}
+	b.MarkDelivered(ix, 2) // committed: the ack must delete it
+	if err := st.CommitSync(&b); err != nil {
+		t.Fatal(err)
+	}
+	j := newJournal(st, zerolog.Nop())
+	j.mu.Lock()
+	j.mu.inflight = append(j.mu.inflight, new(store.Batch))
+	j.mu.Unlock()
+	j.mark(ix, 1)
+	j.ack(ix, 1, true, true)
+	j.ack(ix, 2, true, true)
+	j.mu.Lock()
+	j.mu.inflight = j.mu.inflight[:0]
+	out := j.takeLocked()
+	j.mu.Unlock()
+	if len(out) != 1 || out[0].Len() != 2 {
+		t.Fatalf("batches %v, want one of two acks (the mark dropped)", out)
+	}
+	j.issue(out)
+	j.flush()
+	var left int
+	if err := st.Queues(func(string) error { left++; return nil }); err != nil || left != 0 {
+		t.Fatalf("%d indexes with keys left (%v): a mark was not deleted", left, err)
+	}
+}
