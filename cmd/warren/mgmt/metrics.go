@@ -2,6 +2,7 @@ package mgmt
 
 import (
 	"net/http"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -14,13 +15,20 @@ import (
 // of RabbitMQ's rabbitmq_prometheus plugin (its default endpoint: every metric summed
 // over the node, no per-object labels), under RabbitMQ's names, help texts and types
 // (checked against 3.10.8's plugin), plus Go's own runtime and process metrics.
+// The registry is built at the first scrape: building it (the Go collector describes
+// every runtime/metrics series) takes 0.2-0.4 ms, which a broker's start need not wait
+// for.
 func NewMetrics(cfg Config) *Server {
 	s := newServer(cfg)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(&collector{s: s})
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	s.mux.handle("GET /metrics", h)
+	handler := sync.OnceValue(func() http.Handler {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(&collector{s: s})
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	})
+	s.mux.handle("GET /metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handler().ServeHTTP(w, r)
+	}))
 	s.hs.Handler = s
 	return s
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"sync"
 	"time"
 
 	"github.com/warrenmq/warren/cmd/warren/mgmt/ui"
@@ -15,7 +16,7 @@ import (
 // The web UI (package ui): index.html at /, the other files at /static/{file}, on the
 // API's listener. RabbitMQ serves its UI at / on 15672 too; the API stays under /api/.
 
-// asset is one file of the UI, read once when the server is built; immutable.
+// asset is one file of the UI, read at the first request for any of them; immutable.
 type asset struct {
 	body  []byte
 	ctype string
@@ -46,8 +47,38 @@ var uiTypes = map[string]string{
 }
 
 // uiRoutes registers the UI's files; they need no authentication (the page asks for a
-// login and sends it with every API call).
+// login and sends it with every API call). The files are read and hashed at the first
+// request for one of them, not when the server is built: that takes 0.1-0.2 ms of the
+// broker's start, and most brokers never serve the UI.
 func (s *Server) uiRoutes() {
+	loadAssets := sync.OnceValue(readAssets)
+	serve := func(w http.ResponseWriter, r *http.Request, a *asset) {
+		h := w.Header()
+		for k, v := range uiSecurity {
+			h.Set(k, v)
+		}
+		h.Set("Content-Type", a.ctype)
+		h.Set("ETag", a.etag)
+		// Revalidate every time: a new warren binary brings new files under the same
+		// names, and a 304 costs one round trip on a local listener.
+		h.Set("Cache-Control", "no-cache")
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
+	}
+	index := func(w http.ResponseWriter, r *http.Request) { serve(w, r, loadAssets()["index.html"]) }
+	s.mux.handle("GET /", http.HandlerFunc(index))
+	s.mux.handle("GET /index.html", http.HandlerFunc(index))
+	s.mux.handle("GET /static/{file}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a := loadAssets()[r.PathValue("file")]
+		if a == nil {
+			writeError(w, errNotFound)
+			return
+		}
+		serve(w, r, a)
+	}))
+}
+
+// readAssets reads the embedded UI files, by path.
+func readAssets() map[string]*asset {
 	assets := map[string]*asset{}
 	err := fs.WalkDir(ui.Files(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -68,27 +99,5 @@ func (s *Server) uiRoutes() {
 	if err != nil {
 		panic("mgmt: reading the embedded UI: " + err.Error()) // embedded at build time
 	}
-	serve := func(w http.ResponseWriter, r *http.Request, a *asset) {
-		h := w.Header()
-		for k, v := range uiSecurity {
-			h.Set(k, v)
-		}
-		h.Set("Content-Type", a.ctype)
-		h.Set("ETag", a.etag)
-		// Revalidate every time: a new warren binary brings new files under the same
-		// names, and a 304 costs one round trip on a local listener.
-		h.Set("Cache-Control", "no-cache")
-		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
-	}
-	index := assets["index.html"]
-	s.mux.handle("GET /", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r, index) }))
-	s.mux.handle("GET /index.html", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r, index) }))
-	s.mux.handle("GET /static/{file}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a := assets[r.PathValue("file")]
-		if a == nil {
-			writeError(w, errNotFound)
-			return
-		}
-		serve(w, r, a)
-	}))
+	return assets
 }
