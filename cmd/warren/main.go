@@ -39,7 +39,7 @@ func newApp() *cli.App {
 		Name:    "warren",
 		Usage:   "an AMQP 0-9-1 message broker for RabbitMQ clients",
 		Version: amqp.Version,
-		Flags: append([]cli.Flag{
+		Flags: cacheNames(append([]cli.Flag{ // flagnames.go
 			&cli.StringFlag{Name: "listen", Value: ":5672", EnvVars: []string{"WARREN_LISTEN"}, Usage: "address to serve AMQP on"},
 			&cli.StringFlag{Name: "data-dir", Value: "./warren-data", EnvVars: []string{"WARREN_DATA_DIR"}, Usage: "folder for durable data"},
 			&cli.BoolFlag{Name: "in-memory", EnvVars: []string{"WARREN_IN_MEMORY"}, Usage: "keep everything in memory; touch no disk"},
@@ -57,7 +57,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "default-pass", Value: "guest", EnvVars: []string{"WARREN_DEFAULT_PASS", "RABBITMQ_DEFAULT_PASS"}, Usage: "password of the default user"},
 			&cli.BoolFlag{Name: "report-warren", EnvVars: []string{"WARREN_REPORT_WARREN"}, Usage: "name the server warren in connection.start instead of RabbitMQ"},
 			configFlag(), // config.go
-		}, append(accessFlags(), mgmtFlags()...)...), // TLS, limits, loopback users: access.go; HTTP API, metrics: mgmt_cmd.go
+		}, append(accessFlags(), mgmtFlags()...)...)), // TLS, limits, loopback users: access.go; HTTP API, metrics: mgmt_cmd.go
 		Action:   serve,
 		Commands: commands(),
 	}
