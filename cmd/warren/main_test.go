@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -211,8 +212,12 @@ func TestFailsClearlyWhenItCannotStart(t *testing.T) {
 	}
 }
 
-// TestStartupTime measures process start to first accepted AMQP connection
-// and logs the median of five starts (the figure quoted in the issue notes).
+// TestStartupTime measures process start to the first connection answered with
+// connection.start (scenario 8 of cmd/bench) and logs the median of five starts.
+// It polls as cmd/bench startup does: a refused try, then startupPoll (nanosleep on
+// Linux, startup_linux_test.go; time.Sleep oversleeps short waits to a millisecond).
+// A bare TCP connect would succeed as soon as the port listens, before the broker
+// answers.
 func TestStartupTime(t *testing.T) {
 	bin := buildWarren(t)
 	var took []time.Duration
@@ -223,19 +228,17 @@ func TestStartupTime(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		var conn *amqp091.Connection
-		var err error
-		for time.Since(start) < 10*time.Second {
-			nc, derr := net.Dial("tcp", addr)
-			if derr != nil {
-				time.Sleep(200 * time.Microsecond)
-				continue
+		for !answersHeader(addr) {
+			if time.Since(start) > 10*time.Second {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatal("warren did not answer the protocol header within 10 s")
 			}
-			nc.Close()
-			break
+			startupPoll(200 * time.Microsecond)
 		}
 		took = append(took, time.Since(start))
-		if conn, err = amqp091.Dial("amqp://guest:guest@" + addr + "/"); err != nil {
+		conn, err := amqp091.Dial("amqp://guest:guest@" + addr + "/")
+		if err != nil {
 			t.Fatal(err)
 		}
 		conn.Close()
@@ -243,8 +246,28 @@ func TestStartupTime(t *testing.T) {
 		cmd.Wait()
 	}
 	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
-	t.Logf("start to first accepted connection: median %v (min %v, max %v)", took[2], took[0], took[4])
+	t.Logf("start to first connection.start: median %v (min %v, max %v)", took[2], took[0], took[4])
 	if took[2] > 2*time.Second {
 		t.Fatalf("median start %v, want well under 2 s", took[2])
 	}
+}
+
+// startupPoll waits between TestStartupTime's tries.
+var startupPoll = time.Sleep
+
+// answersHeader sends the AMQP 0-9-1 protocol header to addr and reports whether a
+// method frame (connection.start) comes back.
+func answersHeader(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte{'A', 'M', 'Q', 'P', 0, 0, 9, 1}); err != nil {
+		return false
+	}
+	var b [1]byte
+	_, err = io.ReadFull(c, b[:])
+	return err == nil && b[0] == 1
 }
