@@ -17,7 +17,9 @@ import (
 // try is seen up to startPoll (plus the timer slack of the sleep) late, half that on
 // average. Tries cost the measured broker CPU on a busy machine, so they are cheap
 // ones (startup_linux.go: about 18 µs of CPU each with raw system calls, 40 µs
-// through package net) and not too frequent: 500 µs keep polling near 3% of a core.
+// through package net) and not too frequent: polling every 500 µs takes 7.6% of a
+// core (bench wait on a closed port for 2 s under perf stat: 152 ms of CPU, 3,937
+// context switches; 194 ms and 11,467 with the time.Sleep(200µs) it replaced).
 const startPoll = 500 * time.Microsecond
 
 // pollSleep waits between tries. time.Sleep oversleeps short waits: a Go program with

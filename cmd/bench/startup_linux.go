@@ -16,8 +16,9 @@ import (
 //     40 µs through package net (2,000 tries each);
 //   - the wait between tries is nanosleep(2) through RawSyscall: 200 µs take about
 //     270 µs where time.Sleep takes 1.08 ms, and the runtime does not see the sleep.
-//     Through syscall.Nanosleep every sleep longer than 20 µs had the runtime's
-//     monitor thread take the processor away, and keep waking every 20 µs.
+//     Through syscall.Nanosleep the runtime's monitor thread takes the processor
+//     away from every sleep longer than 20 µs: a loop of 200 µs sleeps cost 190 ms
+//     of CPU and 13,700 context switches a second that way, 80 ms and 3,700 raw.
 func init() {
 	pollSleep = func(d time.Duration) {
 		ts := syscall.NsecToTimespec(d.Nanoseconds())
