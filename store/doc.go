@@ -71,10 +71,18 @@
 // 'm' msgID64 with user-meta metaChunked. gcLoop still runs Badger's
 // value-log GC, as a safety net for anything that lands there.
 //
+// # Memory
+//
+// Badger's memory is bounded by its options (store.go): three memtables of 8 MiB, a
+// 16 MiB block cache, two compactors. Its pool of table builders' buffers is emptied
+// once it was idle for 200 ms (poolLoop): a pooled builder keeps the largest buffers it
+// ever needed, hundreds of MB after a burst of writes, which Badger gives back only
+// seconds after the writes stop (issue 6).
+//
 // # Goroutines and locks
 //
-// A Store owns two goroutines, commitLoop and gcLoop; Close stops and waits
-// for both. Lock order: Store.mu only (held briefly to queue a batch or read
+// A Store owns three goroutines, commitLoop, gcLoop and poolLoop; Close stops
+// and waits for them. Lock order: Store.mu only (held briefly to queue a batch or read
 // the closed flag; never across Badger I/O). Committer state (the open
 // transaction, the counters) is owned by commitLoop.
 package store

@@ -1,13 +1,17 @@
 package store
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // snapshot maps each file of dir to its size and content hash.
@@ -203,5 +207,75 @@ func flipMiddle(t *testing.T, file string) {
 	data[len(data)/2] ^= 0xff
 	if err := os.WriteFile(file, data, 0o640); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBuilderPoolFound: the store finds Badger's table-builder pool (store.go,
+// findBuilderPool), and Badger takes its builders from it. If a Badger upgrade renames
+// the fields, this fails instead of the broker silently holding hundreds of MB after a
+// drain again.
+func TestBuilderPoolFound(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{MemTableSize: 1 << 20, GCInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	pool, ok := findBuilderPool(s.db)
+	if !ok {
+		t.Fatal("Badger's builder pool (DB.allocPool: allocCh, numGets) not found")
+	}
+	body := bytes.Repeat([]byte("x"), 1000)
+	var b Batch
+	for id := uint64(1); id <= 5000; id++ { // 5 MB through 1 MiB memtables: flushes
+		b.PutMessage(id, body)
+		b.Enqueue("q", id, id)
+		if b.Len() >= 200 {
+			if err := s.CommitSync(&b); err != nil {
+				t.Fatal(err)
+			}
+			b.Reset()
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for atomic.LoadInt64(pool.gets) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no builder taken from the pool after 5 MB of writes: Badger does not use it")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type fakeBuilder struct{ released *atomic.Int32 }
+
+func (f *fakeBuilder) Release() { f.released.Add(1) }
+
+// TestPoolLoopReleasesWhenIdle: poolLoop leaves pooled builders alone while builders are
+// being taken, and releases them all once none was taken for a sweep.
+func TestPoolLoopReleasesWhenIdle(t *testing.T) {
+	var released atomic.Int32
+	var gets int64
+	ch := make(chan *fakeBuilder, 8)
+	for range 3 {
+		ch <- &fakeBuilder{&released}
+	}
+	s := &Store{gcStop: make(chan struct{}), poolDone: make(chan struct{})}
+	go s.poolLoop(builderPool{ch: reflect.ValueOf(ch), gets: &gets})
+	defer func() { close(s.gcStop); <-s.poolDone }()
+	for range 50 { // busy for 5 sweeps
+		atomic.AddInt64(&gets, 1)
+		time.Sleep(poolSweep / 10)
+	}
+	if n := released.Load(); n != 0 {
+		t.Fatalf("%d builders released while the pool was busy", n)
+	}
+	deadline := time.Now().Add(10 * poolSweep)
+	for released.Load() != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 3 builders released %v after the pool went idle", released.Load(), 10*poolSweep)
+		}
+		time.Sleep(poolSweep / 10)
+	}
+	if len(ch) != 0 {
+		t.Fatalf("%d builders left in the pool", len(ch))
 	}
 }

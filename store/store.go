@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -142,8 +144,9 @@ type Store struct {
 	batches atomic.Uint64 // batches committed since open; written by commitLoop
 
 	loopDone  chan struct{} // closed when commitLoop returns
-	gcStop    chan struct{} // closed by Close to stop gcLoop
+	gcStop    chan struct{} // closed by Close to stop gcLoop and poolLoop
 	gcDone    chan struct{} // closed when gcLoop returns
+	poolDone  chan struct{} // closed when poolLoop returns
 	closeOnce sync.Once
 	closeErr  error // result of the first Close
 }
@@ -271,6 +274,7 @@ func newStore(db *badger.DB, dir string, opts Options) (*Store, error) {
 		loopDone: make(chan struct{}),
 		gcStop:   make(chan struct{}),
 		gcDone:   make(chan struct{}),
+		poolDone: make(chan struct{}),
 	}
 	err := db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(metaKey)
@@ -301,6 +305,12 @@ func (s *Store) start() {
 		go s.gcLoop()
 	} else {
 		close(s.gcDone)
+	}
+	if pool, ok := findBuilderPool(s.db); ok {
+		go s.poolLoop(pool)
+	} else {
+		s.log.Warn().Msg("store: Badger's table-builder pool was not found: it keeps its buffers")
+		close(s.poolDone)
 	}
 }
 
@@ -347,6 +357,7 @@ func (s *Store) Close() error {
 		<-s.loopDone
 		close(s.gcStop)
 		<-s.gcDone
+		<-s.poolDone
 		err := s.db.Close()
 		if s.synced != nil {
 			err = errors.Join(err, s.synced.Close())
@@ -375,6 +386,85 @@ func (l badgerLogger) Warningf(f string, a ...any) {
 
 func (badgerLogger) Infof(string, ...any)  {}
 func (badgerLogger) Debugf(string, ...any) {}
+
+// Badger pools its table builders' buffers (DB.allocPool, ristretto's z.AllocatorPool,
+// up to 8 of them): a pooled builder keeps the largest buffers it ever grew to, and the
+// pool lets go of one per 2 s, and only once nothing took one for 2 s. A builder holds
+// a table's blocks uncompressed and compressed (at s2's worst-case size), and a table is
+// cut by its compressed size: a memtable flush takes about 2.2 × the memtable (8 MiB)
+// and a compaction's builder, for a 2 MiB table of messages that compress well, 25-35
+// MB. In issue 6's scenario 6 (1M 100-byte messages queued, then drained) the pool held
+// 60-90 MB when the queue was full and 175-280 MB 2 s after the drain, while Badger
+// compacted the acks. Badger has no option for it, so poolLoop empties the pool once no
+// builder was taken from it for poolSweep. Emptying it at every sweep instead, busy or
+// not, cost the drain 10-15% more CPU: each builder then allocates its buffers afresh,
+// and the collections that brings mark a heap full of queued messages.
+const poolSweep = 200 * time.Millisecond
+
+// builderPool is Badger's builder pool: its channel (DB.allocPool.allocCh) and its count
+// of builders taken (numGets, which Badger updates atomically). Both fields are set in
+// badger.Open and never written again, so reading them afterwards is safe; the channel
+// and the atomic count are Badger's own synchronization.
+type builderPool struct {
+	ch   reflect.Value // chan *z.Allocator
+	gets *int64
+}
+
+// findBuilderPool returns db's builder pool; ok is false if this Badger version has none.
+func findBuilderPool(db *badger.DB) (p builderPool, ok bool) {
+	f := reflect.ValueOf(db).Elem().FieldByName("allocPool")
+	if !f.IsValid() || f.Kind() != reflect.Pointer {
+		return p, false
+	}
+	pool := reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem()
+	if pool.IsNil() {
+		return p, false
+	}
+	ch, gets := pool.Elem().FieldByName("allocCh"), pool.Elem().FieldByName("numGets")
+	if !ch.IsValid() || ch.Kind() != reflect.Chan || ch.Type().ChanDir() != reflect.BothDir ||
+		!gets.IsValid() || gets.Kind() != reflect.Int64 {
+		return p, false
+	}
+	p.ch = reflect.NewAt(ch.Type(), unsafe.Pointer(ch.UnsafeAddr())).Elem()
+	p.gets = (*int64)(unsafe.Pointer(gets.UnsafeAddr()))
+	return p, true
+}
+
+// release releases every builder waiting in the pool and returns how many there were.
+func (p builderPool) release() int {
+	n := 0
+	for {
+		x, ok := p.ch.TryRecv()
+		if !ok || x.IsNil() { // empty, or closed by DB.Close
+			return n
+		}
+		if a, ok := x.Interface().(interface{ Release() }); ok {
+			a.Release()
+		}
+		n++
+	}
+}
+
+// poolLoop empties Badger's builder pool whenever no builder was taken from it for a
+// poolSweep, until Close.
+func (s *Store) poolLoop(p builderPool) {
+	defer close(s.poolDone)
+	t := time.NewTicker(poolSweep)
+	defer t.Stop()
+	last := atomic.LoadInt64(p.gets)
+	for {
+		select {
+		case <-s.gcStop:
+			return
+		case <-t.C:
+		}
+		if gets := atomic.LoadInt64(p.gets); gets != last {
+			last = gets
+			continue
+		}
+		p.release()
+	}
+}
 
 // removeEmptyMemtables deletes empty memtable logs (*.mem) before Badger opens
 // the folder. Badger deletes the log of a memtable it has flushed to a table by
