@@ -125,6 +125,7 @@ func (v *VHost) DeclareExchange(name, kind string, passive, durable, autoDelete,
 		x.policy = v.matchLocked(name, false, false)
 		x.alternate = x.alternateFor(x.policy)
 		v.mu.exchanges[name] = x
+		v.mu.added++
 		v.durableAddedLocked(x)
 		return v.unlockCommit(nil)
 	}

@@ -93,9 +93,11 @@ func (e *PolicyError) Error() string {
 
 // policies is a vhost's policy store.
 type policies struct {
-	mu   sync.Mutex // serialises changes; taken before VHost.mu
-	list []*Policy  // guarded by VHost.mu; in matching order (byPrecedence)
-	gone bool       // guarded by mu: the vhost was deleted, its policies with it
+	mu sync.Mutex // serialises changes; taken before VHost.mu
+	// list is in matching order (byPrecedence). Written with both mu and VHost.mu held
+	// (write), so either lock is enough to read it; a change installs a new array.
+	list []*Policy
+	gone bool // guarded by mu: the vhost was deleted, its policies with it
 }
 
 // goneLocked is the error of a policy change to a deleted vhost, which must not store a
@@ -534,7 +536,12 @@ func (p *Policy) appliesTo(name string, quorum, isQueue bool) bool {
 
 // matchLocked returns the policy for an entity of v, nil if none. VHost.mu is held.
 func (v *VHost) matchLocked(name string, quorum, isQueue bool) *Policy {
-	for _, p := range v.pol.list {
+	return matchIn(v.pol.list, name, quorum, isQueue)
+}
+
+// matchIn returns the first policy of list (in matching order) for an entity, nil if none.
+func matchIn(list []*Policy, name string, quorum, isQueue bool) *Policy {
+	for _, p := range list {
 		if p.appliesTo(name, quorum, isQueue) {
 			return p
 		}
@@ -661,6 +668,59 @@ func (v *VHost) rematchLocked() []queueChange {
 	return changes
 }
 
+// rematchTo installs list (in matching order) as v's policies and gives every exchange
+// and queue its policy under it, returning the queues whose policy changed, as
+// rematchLocked. The matching (a regular expression per entity and policy: tens of
+// milliseconds for tens of thousands of queues) runs under the read lock, so publishes go
+// on meanwhile; the write lock covers only installing the list and the changed policies.
+// pol.mu is held; it returns with VHost.mu held for writing, for the caller to stage the
+// store change and unlockCommit.
+func (v *VHost) rematchTo(list []*Policy) []queueChange {
+	type xchange struct {
+		x *Exchange
+		p *Policy
+	}
+	var xs []xchange
+	var qs []queueChange
+	v.mu.RLock()
+	added := v.mu.added
+	for _, x := range v.mu.exchanges {
+		if p := matchIn(list, x.name, false, false); p != x.policy {
+			xs = append(xs, xchange{x, p})
+		}
+	}
+	for _, q := range v.mu.queues {
+		if p := matchIn(list, q.name, q.opts.quorum, true); p != q.policy {
+			qs = append(qs, queueChange{q, p})
+		}
+	}
+	v.mu.RUnlock()
+	v.mu.Lock()
+	v.pol.list = list
+	if v.mu.added != added {
+		// Declared in between, matched against the old list: match everything again.
+		return v.rematchLocked()
+	}
+	// Only pol.mu's holder changes policies, so those read above are still current;
+	// an entity deleted in between is skipped.
+	for _, c := range xs {
+		if v.mu.exchanges[c.x.name] == c.x {
+			c.x.policy = c.p
+			if c.x.name != "" {
+				c.x.alternate = c.x.alternateFor(c.p) // as rematchLocked
+			}
+		}
+	}
+	changes := qs[:0]
+	for _, c := range qs {
+		if v.mu.queues[c.q.name] == c.q {
+			c.q.policy = c.p
+			changes = append(changes, c)
+		}
+	}
+	return changes
+}
+
 func applyChanges(changes []queueChange) {
 	for _, c := range changes {
 		c.q.applyPolicy(c.p)
@@ -680,17 +740,17 @@ func (v *VHost) SetPolicy(name string, in PolicyInput) (created bool, err error)
 	if err := v.goneLocked(); err != nil {
 		return false, err
 	}
-	v.mu.Lock()
-	i := slices.IndexFunc(v.pol.list, func(o *Policy) bool { return o.Name == name })
+	list := slices.Clone(v.pol.list) // a new array: readers under VHost.mu keep the old one
+	i := slices.IndexFunc(list, func(o *Policy) bool { return o.Name == name })
 	if i >= 0 {
-		v.pol.list = slices.Delete(v.pol.list, i, i+1)
+		list = slices.Delete(list, i, i+1)
 	}
-	v.pol.list = append(v.pol.list, p)
-	slices.SortFunc(v.pol.list, byPrecedence)
+	list = append(list, p)
+	slices.SortFunc(list, byPrecedence)
+	changes := v.rematchTo(list)
 	if v.pst != nil {
 		v.batchLocked().PutEntity(store.KindPolicy, nameKey(v.name, name), encodePolicy(p))
 	}
-	changes := v.rematchLocked()
 	err = v.unlockCommit(nil)
 	applyChanges(changes)
 	return i < 0, err
@@ -704,17 +764,14 @@ func (v *VHost) DeletePolicy(name string) (found bool, err error) {
 	if err := v.goneLocked(); err != nil {
 		return false, err
 	}
-	v.mu.Lock()
 	i := slices.IndexFunc(v.pol.list, func(o *Policy) bool { return o.Name == name })
 	if i < 0 {
-		v.mu.Unlock()
 		return false, nil
 	}
-	v.pol.list = slices.Delete(v.pol.list, i, i+1)
+	changes := v.rematchTo(slices.Delete(slices.Clone(v.pol.list), i, i+1))
 	if v.pst != nil {
 		v.batchLocked().DeleteEntity(store.KindPolicy, nameKey(v.name, name))
 	}
-	changes := v.rematchLocked()
 	err = v.unlockCommit(nil)
 	applyChanges(changes)
 	return true, err

@@ -3,6 +3,7 @@ package vhost
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -504,6 +505,66 @@ func TestPolicyPatternLookahead(t *testing.T) {
 		}
 		if got := p.match(c.name); got != c.want {
 			t.Errorf("%s on %q: %v, want %v", c.pattern, c.name, got, c.want)
+		}
+	}
+}
+
+// Policies are matched under the read lock (rematchTo): queues declared and deleted while
+// policies change still end up with the policy the final list gives them.
+func TestPolicyRematchWhileDeclaring(t *testing.T) {
+	v := newTestVHost(t)
+	for i := range 1000 {
+		declareQ(t, v, nil, fmt.Sprintf("a.%d", i))
+	}
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < 1500; i++ { // bounded: the policy changes may outlast it
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if i%20 == 0 {
+				time.Sleep(100 * time.Microsecond) // let some changes take the fast path
+			}
+			name := fmt.Sprintf("b.%d", i)
+			if _, err := v.DeclareQueue(nil, name, false, false, false, false, nil); err != nil {
+				done <- err
+				return
+			}
+			if i%3 == 0 {
+				if _, err := v.DeleteQueue(nil, name, false, false); err != nil {
+					done <- err
+					return
+				}
+			}
+		}
+		done <- nil
+	}()
+	for i := range 20 {
+		setPolicy(t, v, "odd", `{"pattern":"[13579]$","definition":{"max-length":7},"priority":1}`)
+		setPolicy(t, v, "b", `{"pattern":"^b\\.","definition":{"max-length":5},"priority":2}`)
+		if i%2 == 0 {
+			deletePolicy(t, v, "b")
+		}
+	}
+	close(stop)
+	must(t, <-done)
+	if len(v.queueList(false)) < 1000 {
+		t.Fatal("queues went missing")
+	}
+	for _, q := range v.queueList(false) {
+		want := ""
+		switch {
+		case strings.HasPrefix(q.name, "b."):
+			want = "b"
+		case strings.ContainsAny(q.name[len(q.name)-1:], "13579"):
+			want = "odd"
+		}
+		if got := v.QueuePolicy(q.name); (got == nil && want != "") || (got != nil && got.Name != want) {
+			t.Fatalf("queue %s: policy %v, want %q", q.name, got, want)
 		}
 	}
 }

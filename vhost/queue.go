@@ -222,6 +222,7 @@ func (v *VHost) declareQueue(o *Owner, name string, passive, durable, exclusive,
 		return QueueInfo{Name: name}, nil
 	}
 	v.mu.queues[name] = q
+	v.mu.added++
 	v.durableAddedLocked(q)
 	if err := v.unlockCommit(nil); err != nil {
 		return QueueInfo{}, err

@@ -23,6 +23,7 @@ type VHost struct {
 		sync.RWMutex
 		exchanges map[string]*Exchange
 		queues    map[string]*Queue
+		added     uint64 // exchanges and queues declared so far (policy.go's rematchTo)
 
 		// The durability seam's state (durable.go), used only with a store:
 		pend *store.Batch // entity changes of the operation in progress
