@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -430,13 +431,16 @@ func findBuilderPool(db *badger.DB) (p builderPool, ok bool) {
 	return p, true
 }
 
-// release releases every builder waiting in the pool and returns how many there were.
-func (p builderPool) release() int {
-	n := 0
+// release releases every builder waiting in the pool and returns how many there were
+// and the bytes they held.
+func (p builderPool) release() (n int, bytes uint64) {
 	for {
 		x, ok := p.ch.TryRecv()
 		if !ok || x.IsNil() { // empty, or closed by DB.Close
-			return n
+			return n, bytes
+		}
+		if a, ok := x.Interface().(interface{ Allocated() uint64 }); ok {
+			bytes += a.Allocated()
 		}
 		if a, ok := x.Interface().(interface{ Release() }); ok {
 			a.Release()
@@ -445,6 +449,18 @@ func (p builderPool) release() int {
 	}
 }
 
+// Once poolLoop released at least poolFreeMin bytes of builders, it returns free memory
+// to the operating system at once (debug.FreeOSMemory: a collection, then all free
+// pages), at most every poolFreeEvery. Otherwise the released buffers wait for the next
+// collection, which an idle broker may not run for a long time, and then for the
+// runtime's scavenger, which returns a few MB per second: after a burst of writes the
+// broker would keep 100-150 MB for seconds (issue 6, scenario 6, measured 2 s after the
+// last confirm). The collection costs a mark of the live heap, once per burst.
+const (
+	poolFreeMin   = 32 << 20
+	poolFreeEvery = 5 * time.Second
+)
+
 // poolLoop empties Badger's builder pool whenever no builder was taken from it for a
 // poolSweep, until Close.
 func (s *Store) poolLoop(p builderPool) {
@@ -452,6 +468,7 @@ func (s *Store) poolLoop(p builderPool) {
 	t := time.NewTicker(poolSweep)
 	defer t.Stop()
 	last := atomic.LoadInt64(p.gets)
+	var freed time.Time
 	for {
 		select {
 		case <-s.gcStop:
@@ -462,7 +479,10 @@ func (s *Store) poolLoop(p builderPool) {
 			last = gets
 			continue
 		}
-		p.release()
+		if _, bytes := p.release(); bytes >= poolFreeMin && time.Since(freed) >= poolFreeEvery {
+			debug.FreeOSMemory()
+			freed = time.Now()
+		}
 	}
 }
 
