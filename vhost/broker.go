@@ -34,8 +34,11 @@ type Config struct {
 	DiskCheckInterval time.Duration
 }
 
-// DefaultMemoryBudget is the memory budget when Config.MemoryBudget is zero.
-const DefaultMemoryBudget = 256 << 20
+// DefaultMemoryBudget is the memory budget when Config.MemoryBudget is zero. Issue 6's
+// scenario 6 (1M 100-byte persistent messages queued, then drained) drained as fast from
+// disk with 32 MiB (199-204k msg/s) as with 256 MiB (189-208k msg/s), at 77 instead of
+// 270-290 bytes of broker memory per queued message.
+const DefaultMemoryBudget = 32 << 20
 
 // ErrAuth is returned by Authenticate for an unknown user or a wrong password.
 var ErrAuth = errors.New("vhost: invalid credentials")

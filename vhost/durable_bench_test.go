@@ -177,7 +177,7 @@ func BenchmarkRecovery(b *testing.B) {
 }
 
 // TestResidentMemory queues -durable.rss 100-byte persistent messages in a durable queue
-// through the broker (default budget, 256 MiB) and reports the process's resident memory.
+// through the broker (default budget, DefaultMemoryBudget) and reports the process's resident memory.
 // Skipped unless the flag is set: go test -run ResidentMemory -durable.rss 10000000 ./vhost
 func TestResidentMemory(t *testing.T) {
 	n := *rssN

@@ -235,13 +235,13 @@ func parseSize(s string) (int64, error) {
 	return int64(n * float64(mult)), nil
 }
 
-// The default memory budget is a fixed 256 MiB rather than a share of RAM: in a container
+// The default memory budget is a fixed 32 MiB rather than a share of RAM: in a container
 // /proc/meminfo shows the host's memory, not the cgroup's limit, so a share could exceed
 // what the broker may use; and a backlog beyond it is read back from disk in pages of up
 // to 1024 messages (vhost/pager.go), which the page cache mostly serves. RabbitMQ starts
 // paging at half its memory watermark (0.4 × 0.5 = 20% of RAM); operators who want that
 // can set --memory-budget accordingly.
-const defaultMemoryBudget = "256MiB"
+const defaultMemoryBudget = "32MiB"
 
 // definitionsFile is the --load-definitions file read at start.
 type definitionsFile struct {
