@@ -246,6 +246,8 @@ func apply(txn *badger.Txn, b *Batch, s *Store) error {
 			if err == nil {
 				err = txn.Set(s.indexKey(o.key, o.seq, suffixDelivered), nil)
 			}
+		case opDeliveredLive:
+			err = txn.Set(s.indexKey(o.key, o.seq, suffixDelivered), nil)
 		}
 		if err != nil {
 			return err

@@ -833,3 +833,29 @@ func TestMaxSettlesFitsOneTransaction(t *testing.T) {
 		t.Fatalf("a batch of %d acks: %v, want ErrBatchTooBig", 4*n, err)
 	}
 }
+
+// TestMarkDeliveredLive: the mark is written as MarkDelivered writes it, without the
+// read that keeps MarkDelivered from marking an acked entry: used wrongly, it leaves an
+// orphan mark, which Messages skips.
+func TestMarkDeliveredLive(t *testing.T) {
+	s := openMem(t)
+	var b Batch
+	b.PutMessage(1, []byte("one"))
+	b.Enqueue("q", 1, 1)
+	b.MarkDeliveredLive("q", 1)
+	commit(t, s, &b)
+	if got := messages(t, s, "q"); len(got) != 1 || !got[0].Delivered {
+		t.Fatalf("q holds %+v, want entry 1 delivered", got)
+	}
+	b.Reset()
+	b.AckInline("q", 1)
+	b.MarkDelivered("q", 1)     // acked: nothing written
+	b.MarkDeliveredLive("q", 2) // no such entry: an orphan
+	commit(t, s, &b)
+	if n := rawKeys(t, s, prefixIndex); n != 1 {
+		t.Fatalf("%d index keys, want 1 (the orphan mark of 2)", n)
+	}
+	if got := messages(t, s, "q"); len(got) != 0 {
+		t.Fatalf("q holds %+v, want nothing", got)
+	}
+}

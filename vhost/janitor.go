@@ -60,6 +60,7 @@ func (pst *persister) janitorLoop() {
 // dropIndex deletes every entry of index ix, a page per commit; false if the broker is
 // closing or the store failed.
 func (pst *persister) dropIndex(ix string) bool {
+	pst.journal.forget(ix)
 	for {
 		select {
 		case <-pst.stop:

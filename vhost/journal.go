@@ -98,6 +98,21 @@ func (j *journal) mark(ix string, seq uint64) {
 	j.issue(out)
 }
 
+// forget drops the marks still collecting for index ix, which the caller is about to
+// delete (a deleted or purged queue's, janitor.go): written after the deletion, they
+// would stay behind it. Marks already handed to the store commit before the deletion.
+// No new mark for ix can come: a queue marks its entries in its current index only.
+func (j *journal) forget(ix string) {
+	j.mu.Lock()
+	for k, i := range j.mu.marks {
+		if k.ix == ix {
+			j.mu.ops[i].gone = true
+			delete(j.mu.marks, k)
+		}
+	}
+	j.mu.Unlock()
+}
+
 // takeLocked returns the batches to commit now: everything collected, if nothing is in
 // flight. The caller commits them after releasing j.mu (Commit on a closed store calls
 // done at once, which takes j.mu).
@@ -116,7 +131,10 @@ func (j *journal) takeLocked() []*store.Batch {
 			out = append(out, b)
 		}
 		if !o.ack {
-			b.MarkDelivered(o.ix, o.seq)
+			// The entry is there: its Enqueue was issued before the message could be
+			// delivered (Ordering), its ack comes after this mark, and an index being
+			// dropped had its marks taken out first (forget).
+			b.MarkDeliveredLive(o.ix, o.seq)
 			continue
 		}
 		var h store.AckHint

@@ -91,3 +91,53 @@ func TestJournalAckSkipsUnwrittenMark(t *testing.T) {
 		t.Fatalf("%d indexes with keys left (%v): a mark was not deleted", left, err)
 	}
 }
+
+// TestJournalForgetDropsMarks: marks still collecting for an index being dropped are not
+// written (they would outlive the index's entries); other indexes' marks are.
+func TestJournalForgetDropsMarks(t *testing.T) {
+	st, err := store.Open(t.TempDir(), store.Options{GCInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a, b := indexName(1), indexName(2)
+	var sb store.Batch
+	for seq := uint64(1); seq <= 2; seq++ {
+		sb.PutMessage(seq, []byte("m"))
+		sb.Enqueue(a, seq, seq)
+		sb.PutMessage(10+seq, []byte("m"))
+		sb.Enqueue(b, seq, 10+seq)
+	}
+	if err := st.CommitSync(&sb); err != nil {
+		t.Fatal(err)
+	}
+	j := newJournal(st, zerolog.Nop())
+	j.mu.Lock()
+	j.mu.inflight = append(j.mu.inflight, new(store.Batch))
+	j.mu.Unlock()
+	j.mark(a, 1)
+	j.mark(b, 1)
+	j.mark(a, 2)
+	j.forget(a)
+	j.mu.Lock()
+	j.mu.inflight = j.mu.inflight[:0]
+	out := j.takeLocked()
+	j.mu.Unlock()
+	if len(out) != 1 || out[0].Len() != 1 {
+		t.Fatalf("batches %v, want one with b's mark only", out)
+	}
+	j.issue(out)
+	j.flush()
+	delivered := func(ix string) (n int) {
+		st.Messages(ix, 0, 0, func(m store.Message) error {
+			if m.Delivered {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	if da, db := delivered(a), delivered(b); da != 0 || db != 1 {
+		t.Fatalf("marked entries: %d in a, %d in b; want 0 and 1", da, db)
+	}
+}
