@@ -458,7 +458,7 @@ func (p builderPool) release() (n int, bytes uint64) {
 // last confirm). The collection costs a mark of the live heap, once per burst.
 const (
 	poolFreeMin   = 32 << 20
-	poolFreeEvery = 5 * time.Second
+	poolFreeEvery = time.Second
 )
 
 // poolLoop empties Badger's builder pool whenever no builder was taken from it for a
