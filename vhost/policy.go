@@ -415,51 +415,35 @@ func compilePattern(s string) (*policyPattern, error) {
 
 // groupEnd returns the index of the ")" closing a group whose body starts at s[0], -1 if
 // there is none.
-func groupEnd(s string) int {
-	depth := 0
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '\\':
-			i++
-		case '[':
-			end := classEnd(s[i+1:])
-			if end < 0 {
-				return -1
-			}
-			i += 1 + end
-		case '(':
-			depth++
-		case ')':
-			if depth == 0 {
-				return i
-			}
-			depth--
-		}
-	}
-	return -1
-}
+func groupEnd(s string) int { return topLevel(s, ')') }
 
 // topLevelBar returns the index of the first "|" of s outside groups and classes, -1 if
 // there is none.
-func topLevelBar(s string) int {
+func topLevelBar(s string) int { return topLevel(s, '|') }
+
+// topLevel returns the index of the first c in s outside character classes and outside
+// the groups s opens, -1 if there is none (or s closes a group it did not open first).
+func topLevel(s string, c byte) int {
+	depth := 0
 	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '\\':
+		switch b := s[i]; {
+		case b == '\\':
 			i++
-		case '[':
+		case b == '[':
 			end := classEnd(s[i+1:])
 			if end < 0 {
 				return -1
 			}
 			i += 1 + end
-		case '(':
-			end := groupEnd(s[i+1:])
-			if end < 0 {
+		case depth == 0 && b == c:
+			return i
+		case b == '(':
+			depth++
+		case b == ')':
+			if depth == 0 {
 				return -1
 			}
-			i += 1 + end
-		case '|':
-			return i
+			depth--
 		}
 	}
 	return -1
