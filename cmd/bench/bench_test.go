@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warrenmq/warren/cmd/warren/perf"
 	"github.com/warrenmq/warren/conformance/warrentest"
 )
 
@@ -192,7 +193,7 @@ func TestStartup(t *testing.T) {
 	if ms <= 0 || ms > float64(time.Since(begin).Milliseconds()) {
 		t.Errorf("startup_ms %v within a %v test", ms, time.Since(begin))
 	}
-	if servesAMQP(addr) {
+	if perf.ServesAMQP(addr) {
 		t.Errorf("the started command still serves %s after --kill", addr)
 	}
 }

@@ -4,35 +4,24 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/warrenmq/warren/cmd/warren/perf"
 )
 
 // startPoll is how often startup tries the port: a broker that serves right after a
 // try is seen up to startPoll (plus the timer slack of the sleep) late, half that on
 // average. Tries cost the measured broker CPU on a busy machine, so they are cheap
-// ones (startup_linux.go: about 18 µs of CPU each with raw system calls, 40 µs
+// ones (perf.Prober on Linux: about 18 µs of CPU each with raw system calls, 40 µs
 // through package net) and not too frequent: polling every 500 µs takes 7.6% of a
 // core (bench wait on a closed port for 2 s under perf stat: 152 ms of CPU, 3,937
 // context switches; 194 ms and 11,467 with the time.Sleep(200µs) it replaced).
 const startPoll = 500 * time.Microsecond
-
-// pollSleep waits between tries. time.Sleep oversleeps short waits: a Go program with
-// nothing else to do waits for its next timer in epoll_wait, whose timeout has a
-// resolution of a millisecond, so time.Sleep(200µs) takes 1.08 ms. startup_linux.go
-// sleeps with nanosleep(2) instead.
-var pollSleep = time.Sleep
-
-// pollServes returns the check waitServing repeats for addr: servesAMQP here, a
-// version with raw system calls on Linux (startup_linux.go).
-var pollServes = func(addr string) func() bool {
-	return func() bool { return servesAMQP(addr) }
-}
 
 func startupCommand() *cli.Command {
 	return &cli.Command{
@@ -60,7 +49,7 @@ func startupCommand() *cli.Command {
 				out = f
 			}
 			addr := cx.String("addr")
-			if servesAMQP(addr) {
+			if perf.ServesAMQP(addr) {
 				return fmt.Errorf("startup: %s already serves AMQP", addr)
 			}
 			cmd := exec.Command(argv[0], argv[1:]...)
@@ -108,7 +97,7 @@ func waitCommand() *cli.Command {
 // waitServing polls addr until it answers AMQP and returns the time since start.
 // A command that exits first fails the wait when it is the broker itself (kill).
 func waitServing(addr string, start time.Time, timeout time.Duration, exited chan error, isBroker bool) (time.Duration, error) {
-	serves := pollServes(addr)
+	serves := perf.Prober(addr)
 	for {
 		if serves() {
 			return time.Since(start), nil
@@ -124,25 +113,8 @@ func waitServing(addr string, start time.Time, timeout time.Duration, exited cha
 			default:
 			}
 		}
-		pollSleep(startPoll)
+		perf.Nap(startPoll)
 	}
-}
-
-// servesAMQP sends the AMQP 0-9-1 protocol header to addr and expects a method frame
-// (connection.start) back: the broker accepted the connection and answers.
-func servesAMQP(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.Write([]byte{'A', 'M', 'Q', 'P', 0, 0, 9, 1}); err != nil {
-		return false
-	}
-	var b [1]byte
-	_, err = io.ReadFull(c, b[:])
-	return err == nil && b[0] == 1
 }
 
 // stop ends the measured broker: SIGTERM, then SIGKILL after 10 s.

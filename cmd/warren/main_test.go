@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	amqp091 "github.com/rabbitmq/amqp091-go"
+
+	"github.com/warrenmq/warren/cmd/warren/perf"
 )
 
 var build struct {
@@ -228,13 +229,14 @@ func TestStartupTime(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		for !answersHeader(addr) {
+		serves := perf.Prober(addr)
+		for !serves() {
 			if time.Since(start) > 10*time.Second {
 				cmd.Process.Kill()
 				cmd.Wait()
 				t.Fatal("warren did not answer the protocol header within 10 s")
 			}
-			startupPoll(500 * time.Microsecond)
+			perf.Nap(500 * time.Microsecond)
 		}
 		took = append(took, time.Since(start))
 		conn, err := amqp091.Dial("amqp://guest:guest@" + addr + "/")
@@ -250,24 +252,4 @@ func TestStartupTime(t *testing.T) {
 	if took[2] > 2*time.Second {
 		t.Fatalf("median start %v, want well under 2 s", took[2])
 	}
-}
-
-// startupPoll waits between TestStartupTime's tries.
-var startupPoll = time.Sleep
-
-// answersHeader sends the AMQP 0-9-1 protocol header to addr and reports whether a
-// method frame (connection.start) comes back.
-func answersHeader(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.Write([]byte{'A', 'M', 'Q', 'P', 0, 0, 9, 1}); err != nil {
-		return false
-	}
-	var b [1]byte
-	_, err = io.ReadFull(c, b[:])
-	return err == nil && b[0] == 1
 }

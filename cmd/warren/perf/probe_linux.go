@@ -1,4 +1,4 @@
-package main
+package perf
 
 import (
 	"net"
@@ -7,9 +7,9 @@ import (
 	"unsafe"
 )
 
-// On Linux, startup's polling (startup.go, waitServing) uses raw system calls so that
-// it takes as little as it can from the broker it measures, which starts on the same
-// two cores:
+// On Linux, Prober and Nap (probe.go) use raw system calls so that a loop timing a
+// broker's start (cmd/bench startup, TestStartupTime) takes as little as it can from
+// the broker it measures, which starts on the same cores:
 //   - a try is socket, a blocking connect (loopback refuses at once while nothing
 //     listens), and once connected the protocol header and the first byte of the
 //     answer over the same descriptor: about 18 µs of CPU per refused try, against
@@ -20,7 +20,7 @@ import (
 //     away from every sleep longer than 20 µs: a loop of 200 µs sleeps cost 190 ms
 //     of CPU and 13,700 context switches a second that way, 80 ms and 3,700 raw.
 func init() {
-	pollSleep = func(d time.Duration) {
+	nap = func(d time.Duration) {
 		ts := syscall.NsecToTimespec(d.Nanoseconds())
 		for {
 			_, _, errno := syscall.RawSyscall(syscall.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), uintptr(unsafe.Pointer(&ts)), 0)
@@ -29,10 +29,10 @@ func init() {
 			}
 		}
 	}
-	pollServes = func(addr string) func() bool {
+	prober = func(addr string) func() bool {
 		ta, err := net.ResolveTCPAddr("tcp", addr)
 		if err != nil || ta.IP == nil || ta.Zone != "" {
-			return func() bool { return servesAMQP(addr) }
+			return func() bool { return ServesAMQP(addr) }
 		}
 		family, sa := syscall.AF_INET6, syscall.Sockaddr(nil)
 		if ip4 := ta.IP.To4(); ip4 != nil {
@@ -44,7 +44,7 @@ func init() {
 	}
 }
 
-// servesRaw is servesAMQP over a blocking socket: connect, send the protocol header,
+// servesRaw is ServesAMQP over a blocking socket: connect, send the protocol header,
 // expect a method frame (1) back.
 func servesRaw(family int, sa syscall.Sockaddr) bool {
 	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
@@ -52,7 +52,7 @@ func servesRaw(family int, sa syscall.Sockaddr) bool {
 		return false
 	}
 	defer syscall.Close(fd)
-	// SO_SNDTIMEO bounds connect and write (1 s, as servesAMQP's dial), SO_RCVTIMEO
+	// SO_SNDTIMEO bounds connect and write (1 s, as ServesAMQP's dial), SO_RCVTIMEO
 	// the answer (5 s).
 	if syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_SNDTIMEO, &syscall.Timeval{Sec: 1}) != nil ||
 		syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &syscall.Timeval{Sec: 5}) != nil {
