@@ -32,16 +32,11 @@ func TestJournalRoundLargerThanATransaction(t *testing.T) {
 		}
 	}
 	j := newJournal(st, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
-	j.mu.Lock()
-	j.mu.inflight = append(j.mu.inflight, new(store.Batch)) // a round in flight: acks collect
-	j.mu.Unlock()
+	hold(j)
 	for seq := uint64(1); seq <= n; seq++ {
 		j.ack(ix, seq, true, true)
 	}
-	j.mu.Lock()
-	j.mu.inflight = j.mu.inflight[:0]
-	out := j.takeLocked()
-	j.mu.Unlock()
+	out := release(j)
 	j.issue(out)
 	j.flush()
 	if j.mu.failed {
@@ -71,16 +66,11 @@ func TestJournalAckSkipsUnwrittenMark(t *testing.T) {
 		t.Fatal(err)
 	}
 	j := newJournal(st, zerolog.Nop())
-	j.mu.Lock()
-	j.mu.inflight = append(j.mu.inflight, new(store.Batch))
-	j.mu.Unlock()
+	hold(j)
 	j.mark(ix, 1)
 	j.ack(ix, 1, true, true)
 	j.ack(ix, 2, true, true)
-	j.mu.Lock()
-	j.mu.inflight = j.mu.inflight[:0]
-	out := j.takeLocked()
-	j.mu.Unlock()
+	out := release(j)
 	if len(out) != 1 || out[0].Len() != 2 {
 		t.Fatalf("batches %v, want one of two acks (the mark dropped)", out)
 	}
@@ -112,17 +102,12 @@ func TestJournalForgetDropsMarks(t *testing.T) {
 		t.Fatal(err)
 	}
 	j := newJournal(st, zerolog.Nop())
-	j.mu.Lock()
-	j.mu.inflight = append(j.mu.inflight, new(store.Batch))
-	j.mu.Unlock()
+	hold(j)
 	j.mark(a, 1)
 	j.mark(b, 1)
 	j.mark(a, 2)
 	j.forget(a)
-	j.mu.Lock()
-	j.mu.inflight = j.mu.inflight[:0]
-	out := j.takeLocked()
-	j.mu.Unlock()
+	out := release(j)
 	if len(out) != 1 || out[0].Len() != 1 {
 		t.Fatalf("batches %v, want one with b's mark only", out)
 	}
@@ -140,4 +125,19 @@ func TestJournalForgetDropsMarks(t *testing.T) {
 	if da, db := delivered(a), delivered(b); da != 0 || db != 1 {
 		t.Fatalf("marked entries: %d in a, %d in b; want 0 and 1", da, db)
 	}
+}
+
+// hold makes j collect what it is given, as while a round of its batches is in flight.
+func hold(j *journal) {
+	j.mu.Lock()
+	j.mu.inflight = append(j.mu.inflight, new(store.Batch))
+	j.mu.Unlock()
+}
+
+// release ends the round hold began and returns the batches j would commit now.
+func release(j *journal) []*store.Batch {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.mu.inflight = j.mu.inflight[:0]
+	return j.takeLocked()
 }
