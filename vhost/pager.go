@@ -137,7 +137,7 @@ func (q *Queue) purgeStoredLocked() (wait func() error) {
 		id := pst.nextMsg.Add(1)
 		b.PutMessage(id, appendMessage(nil, p.it.msg))
 		b.Enqueue(ix, seq, id)
-		b.MarkDelivered(ix, seq)
+		b.MarkDeliveredLive(ix, seq) // enqueued in this batch: no read needed
 	}
 	old := q.mu.ix
 	q.mu.ix = ix
