@@ -165,12 +165,15 @@ func streamThrough(ctx context.Context, addr string, pid int, rate float64, d ti
 		return nil, err
 	}
 	msg := make([]byte, size)
+	tm := time.NewTimer(time.Hour)
+	defer tm.Stop()
 	start := time.Now()
 	for k := range n {
 		// Message k is due at start + k/rate, as the load tool paces a producer.
 		if wait := time.Until(start.Add(time.Duration(float64(k) / rate * float64(time.Second)))); wait > 0 {
+			tm.Reset(wait)
 			select {
-			case <-time.After(wait):
+			case <-tm.C:
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
