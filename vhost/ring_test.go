@@ -33,11 +33,7 @@ func TestRingInsertAll(t *testing.T) {
 		}
 		r.insertAll(items)
 		slices.Sort(want)
-		var got []uint64
-		for r.len() > 0 {
-			got = append(got, r.popFront().seq)
-		}
-		if fmt.Sprint(got) != fmt.Sprint(want) {
+		if got := drainSeqs(&r); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("trial %d: got %v\nwant %v", trial, got, want)
 		}
 	}
@@ -82,11 +78,7 @@ func TestRingInsertBeforeTail(t *testing.T) {
 		if r.bytes != int64(3*len(want)) {
 			t.Fatalf("trial %d: bytes %d, want %d", trial, r.bytes, 3*len(want))
 		}
-		var got []uint64
-		for r.len() > 0 {
-			got = append(got, r.popFront().seq)
-		}
-		if fmt.Sprint(got) != fmt.Sprint(want) {
+		if got := drainSeqs(&r); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("trial %d: got %v\nwant %v", trial, got, want)
 		}
 	}
@@ -115,4 +107,13 @@ func BenchmarkRingPageIn(b *testing.B) {
 			r.popFront()
 		}
 	}
+}
+
+// drainSeqs pops every element of r and returns their sequence numbers, in order.
+func drainSeqs(r *ring) []uint64 {
+	var got []uint64
+	for r.len() > 0 {
+		got = append(got, r.popFront().seq)
+	}
+	return got
 }
