@@ -321,32 +321,18 @@ func TestCrashWithDamagedLogIsRefused(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts subprocesses")
 	}
-	dir := t.TempDir()
-	log := newCrashLog()
-	runCrashChild(t, dir, log)
-	if len(log.put) == 0 {
-		t.Skip("the child acknowledged nothing before the kill")
-	}
-	mems, _ := filepath.Glob(filepath.Join(dir, "*.mem"))
-	sort.Strings(mems)
-	damaged := ""
-	for i := len(mems) - 1; i >= 0 && damaged == ""; i-- {
-		data, err := os.ReadFile(mems[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Past Badger's 20-byte log header, inside the first record.
-		at := 20 + bytes.IndexFunc(data[20:64], func(r rune) bool { return r != 0 })
-		if at >= 20 {
-			data[at] ^= 0xff
-			if err := os.WriteFile(mems[i], data, 0o640); err != nil {
-				t.Fatal(err)
-			}
-			damaged = mems[i]
-		}
+	// The log to damage must hold an acknowledged commit: losing only
+	// commits nobody was told about is a crash like any other. After a short
+	// run every acknowledged commit may already sit in tables, so try again.
+	var dir, damaged string
+	for try := 0; try < 5 && damaged == ""; try++ {
+		dir = t.TempDir()
+		log := newCrashLog()
+		runCrashChild(t, dir, log)
+		damaged = damageAcknowledgedLog(t, dir)
 	}
 	if damaged == "" {
-		t.Fatalf("no write-ahead log with data among %v", mems)
+		t.Fatal("no write-ahead log held an acknowledged commit after 5 runs")
 	}
 	s, err := Open(dir, testOptions(t))
 	if err == nil {
@@ -357,4 +343,40 @@ func TestCrashWithDamagedLogIsRefused(t *testing.T) {
 		t.Fatalf("Open = %v, want ErrCorrupt", err)
 	}
 	t.Logf("damaged %s: %v", filepath.Base(damaged), err)
+}
+
+// damageAcknowledgedLog flips a byte in the first record of the newest
+// write-ahead log of dir whose first commit is at or below the SYNCED
+// watermark, so Badger's replay drops that acknowledged commit. It returns
+// the file it damaged, "" if no log holds an acknowledged commit.
+func damageAcknowledgedLog(t *testing.T, dir string) string {
+	t.Helper()
+	watermark, err := readSynced(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mems, _ := filepath.Glob(filepath.Join(dir, "*.mem"))
+	sort.Strings(mems)
+	for i := len(mems) - 1; i >= 0; i-- {
+		data, err := os.ReadFile(mems[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := uint64(0)
+		scanWAL(data, func(r walRecord) {
+			if first == 0 && bytes.Equal(r.key[:max(0, len(r.key)-8)], metaKey) {
+				first = binary.BigEndian.Uint64(r.value)
+			}
+		})
+		if first == 0 || first > watermark {
+			continue
+		}
+		data[walHeaderSize] ^= 0xff // the first record's meta byte
+		if err := os.WriteFile(mems[i], data, 0o640); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: first commit %d, watermark %d, %d logs", filepath.Base(mems[i]), first, watermark, len(mems))
+		return mems[i]
+	}
+	return ""
 }

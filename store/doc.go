@@ -57,7 +57,10 @@
 // with an older counter, acknowledged commits were lost: Open fails with
 // ErrCorrupt instead of starting without them. That check runs after Badger
 // has replayed (and cut) its log, so in that one case the folder has been
-// changed; the error says so.
+// changed; the error says so. The counter only sees the newest log, so the
+// logs before it (memtables not yet flushed to tables) are read before Badger
+// opens: each was complete when Badger moved on, and anything after the
+// point where replay would stop is damage (walcheck.go).
 //
 // # Space
 //

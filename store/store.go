@@ -161,10 +161,11 @@ type request struct {
 
 // Open opens (creating if needed) the store in folder dir. A folder of
 // another format, or not a warren folder, gives ErrIncompatible; one in use
-// by another process ErrLocked; a damaged manifest or table ErrCorrupt; in
-// all these cases nothing in it is changed. If Badger's recovery comes back
-// without commits that were acknowledged, Open fails with ErrCorrupt too,
-// after Badger has replayed its logs (doc.go).
+// by another process ErrLocked; a damaged manifest, table or older
+// write-ahead log ErrCorrupt; in all these cases nothing in it is changed.
+// If Badger's recovery comes back without commits that were acknowledged,
+// Open fails with ErrCorrupt too, after Badger has replayed its logs
+// (doc.go).
 func Open(dir string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -184,6 +185,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if err := removeEmptyMemtables(dir); err != nil {
+		return nil, err
+	}
+	if err := verifyMemtables(dir); err != nil {
 		return nil, err
 	}
 
