@@ -18,7 +18,8 @@ import (
 // returns what is free.
 // A forced collection that frees little (a large live backlog) doubles the
 // wait before the next idle check, up to maxBackoff, so an idle broker with a
-// big queue is not collected over and over. It returns when stop is closed.
+// big queue is not collected over and over; any other collection (the broker
+// was busy again) resets the wait. It returns when stop is closed.
 //
 // It also bounds the heap's growth between collections (gcPercent): with Go's
 // default GOGC=100 a heap holding a 300 MB backlog grows to 600 MB before the
@@ -67,7 +68,9 @@ func returnMemory(log zerolog.Logger, interval time.Duration, threshold uint64, 
 			percent = p
 		}
 		if cycles != lastCycles {
-			lastCycles, lastGC = cycles, time.Now()
+			// Something allocated: the heap the last forced collection found
+			// live may be garbage by now (a backlog drained).
+			lastCycles, lastGC, backoff = cycles, time.Now(), idleAfter
 		}
 		idle := objects+free > idleFloor && time.Since(lastGC) > backoff
 		if free <= threshold && !idle {
