@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"slices"
@@ -48,8 +49,13 @@ func readConf(path string) ([]confSetting, error) {
 	if strings.HasSuffix(path, ".config") {
 		return nil, fmt.Errorf("--config %s: an Erlang-term file; warren reads the rabbitmq.conf (key = value) format only", path)
 	}
+	return parseConf(f, path)
+}
+
+// parseConf reads settings in the rabbitmq.conf format from r; path names it in errors.
+func parseConf(r io.Reader, path string) ([]confSetting, error) {
 	var out []confSetting
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || line[0] == '#' {
