@@ -77,10 +77,13 @@
 // # Memory
 //
 // Badger's memory is bounded by its options (store.go): three memtables of 8 MiB, a
-// 16 MiB block cache, two compactors. Its pool of table builders' buffers is emptied
+// 2 MiB block cache, two compactors. Its pool of table builders' buffers is emptied
 // once it was idle for 200 ms (poolLoop): a pooled builder keeps the largest buffers it
 // ever needed, hundreds of MB after a burst of writes, which Badger gives back only
-// seconds after the writes stop (issue 6).
+// seconds after the writes stop (issue 6). Badger maps every file it reads, and the
+// pages it touched count in the process's memory until the kernel needs them: once a
+// second passes without a commit or a table build, poolLoop advises the kernel to take
+// them back (pageOut, MADV_PAGEOUT).
 //
 // # Goroutines and locks
 //
