@@ -54,4 +54,16 @@ func TestFloorProcess(t *testing.T) {
 	if m["p50_us"] <= 0 || m["p999_us"] < m["p50_us"] {
 		t.Fatalf("figures %v", m)
 	}
+	if m["direct_p50_us"] <= 0 || m["direct_p999_us"] < m["direct_p50_us"] {
+		t.Fatalf("figures without the relay %v", m)
+	}
+	var out bytes.Buffer
+	writeReport(&out, []result{
+		{Scenario: 5, Broker: "warren", Round: 1, Metrics: map[string]float64{"p99_us": 300}},
+		{Scenario: 5, Broker: "rabbitmq", Round: 1, Metrics: map[string]float64{"p99_us": 900}},
+		{Scenario: 5, Broker: floorBroker, Round: 1, Metrics: m},
+	}, nil)
+	if !strings.Contains(out.String(), "without the relay") {
+		t.Fatalf("report has no line for the stream without the relay:\n%s", out.String())
+	}
 }

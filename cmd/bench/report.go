@@ -120,6 +120,10 @@ func writeReport(w io.Writer, rs []result, notes map[int][]string) {
 			}
 			fmt.Fprintf(w, "    floor: a bare TCP relay process (no AMQP) at the same rate, %d rounds: p50 %s, p99 %s, p99.9 %s µs; relay CPU %s µs/msg\n",
 				n, med("p50_us"), med("p99_us"), med("p999_us"), med("cpu_us"))
+			if len(values[fmt.Sprintf("%d/%s/direct_p99_us", sc.id, floorBroker)]) > 0 {
+				fmt.Fprintf(w, "    without the relay (producer to consumer over loopback, one process): p50 %s, p99 %s, p99.9 %s µs\n",
+					med("direct_p50_us"), med("direct_p99_us"), med("direct_p999_us"))
+			}
 		}
 		for _, n := range notes[sc.id] {
 			fmt.Fprintf(w, "    note: %s\n", n)
