@@ -18,7 +18,8 @@ const madvPageout = 21
 // after a drain the tables it read and compacted stay resident, 20-40 MB that
 // the process's memory (RSS) counts although the page cache holds them
 // (issue 6, scenario 6: memory given back once the queue is empty). Touching a
-// page again faults it back in.
+// page again faults it back in. ok is false on a kernel without MADV_PAGEOUT
+// (before 5.4).
 //
 // MADV_PAGEOUT, not MADV_DONTNEED: this reads /proc/self/maps, and Badger may
 // unmap a file (a compacted table) before the advice arrives, and the address
@@ -26,14 +27,14 @@ const madvPageout = 21
 // memory holds (a dirty file page is written back first, an anonymous page
 // goes to swap or stays), so advice on the wrong range costs at most a page
 // fault later; MADV_DONTNEED would zero anonymous memory.
-func pageOut(dir string) (advised uint64) {
+func pageOut(dir string) (advised uint64, ok bool) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return 0
+		return 0, true
 	}
 	data, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
-		return 0
+		return 0, true
 	}
 	prefix := []byte(abs + "/")
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -54,13 +55,13 @@ func pageOut(dir string) (advised uint64) {
 		}
 		_, _, errno := syscall.Syscall(syscall.SYS_MADVISE, uintptr(lo), uintptr(hi-lo), madvPageout)
 		if errno == syscall.EINVAL {
-			return advised // a kernel before 5.4
+			return advised, false // a kernel before 5.4
 		}
 		if errno == 0 {
 			advised += hi - lo
 		}
 	}
-	return advised
+	return advised, true
 }
 
 func badgerFile(path []byte) bool {

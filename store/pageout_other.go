@@ -3,4 +3,4 @@
 package store
 
 // pageOut does nothing outside Linux (pageout_linux.go).
-func pageOut(string) uint64 { return 0 }
+func pageOut(string) (advised uint64, ok bool) { return 0, false }

@@ -510,7 +510,7 @@ func (s *Store) poolLoop(p builderPool) {
 		if syncs := s.syncs.Load(); syncs != lastSyncs {
 			lastSyncs, quiet = syncs, 0
 		} else if quiet++; quiet == pageOutQuiet && s.dir != "" {
-			n := pageOut(s.dir)
+			n, _ := pageOut(s.dir)
 			s.log.Debug().Uint64("bytes", n).Msg("store: quiet; paged out Badger's file mappings")
 		}
 		if gets := atomic.LoadInt64(p.gets); gets != last {
