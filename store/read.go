@@ -46,10 +46,6 @@ func (s *Store) Entities(kind Kind, fn func(key string, val []byte) error) error
 func (s *Store) Queues(fn func(queue string) error) error {
 	prefix := []byte{prefixIndex}
 	return s.db.View(func(txn *badger.Txn) error {
-		// No prefetching: Badger's prefetch copies each value once more
-		// (readEntry copies it anyway) through its own goroutine; without it
-		// a drain of a paged-out queue (issue 6, scenario 6) cost 6.6-8.3
-		// µs of broker CPU per message instead of 8.4-9.4.
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
 		for it.Seek(prefix); it.Valid(); {
