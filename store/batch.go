@@ -23,7 +23,6 @@ const (
 	opPutMessage
 	opEnqueue
 	opAck
-	opAckInline
 	opDelivered
 	opDeliveredLive
 )
@@ -32,7 +31,7 @@ const (
 type op struct {
 	kind  opKind
 	ekind Kind    // entity ops
-	hint  AckHint // opAck, opAckInline
+	hint  AckHint // opAck
 	key   string  // entity key or queue name
 	seq   uint64  // index ops
 	id    uint64  // message ops
@@ -116,10 +115,7 @@ func (b *Batch) Enqueue(queue string, seq uint64, id uint64) {
 // Ack removes the entry at seq from queue, and the message body with it when
 // no other queue references it. Acking a missing entry changes nothing.
 func (b *Batch) Ack(queue string, seq uint64) {
-	if !b.checkQueue(queue) {
-		return
-	}
-	b.ops = append(b.ops, op{kind: opAck, key: queue, seq: seq})
+	b.AckHinted(queue, seq, 0)
 }
 
 // AckInline is Ack for an entry the caller knows holds its body inline: the
@@ -153,11 +149,7 @@ func (b *Batch) AckHinted(queue string, seq uint64, h AckHint) {
 	if !b.checkQueue(queue) {
 		return
 	}
-	kind := opAck
-	if h&HintInline != 0 {
-		kind = opAckInline
-	}
-	b.ops = append(b.ops, op{kind: kind, key: queue, seq: seq, hint: h})
+	b.ops = append(b.ops, op{kind: opAck, key: queue, seq: seq, hint: h})
 }
 
 // MarkDelivered records that the entry at seq of queue was delivered, so that

@@ -233,11 +233,6 @@ func apply(txn *badger.Txn, b *Batch, s *Store) error {
 			}
 		case opAck:
 			err = ack(txn, o.key, o.seq, o.hint, s)
-		case opAckInline:
-			err = txn.Delete(s.indexKey(o.key, o.seq, suffixEntry))
-			if err == nil && o.hint&HintUnmarked == 0 {
-				err = txn.Delete(s.indexKey(o.key, o.seq, suffixDelivered))
-			}
 		case opDelivered:
 			k := s.indexKey(o.key, o.seq, suffixEntry)
 			if _, err = txn.Get(k); errors.Is(err, badger.ErrKeyNotFound) {
@@ -257,9 +252,13 @@ func apply(txn *badger.Txn, b *Batch, s *Store) error {
 }
 
 // ack deletes one index entry and its mark (unless h says it has none), and
-// drops a reference to a shared body, deleting the body with the last one.
+// drops a reference to a shared body, deleting the body with the last one. An
+// entry h says holds its body inline is deleted blind, without reading it.
 func ack(txn *badger.Txn, queue string, seq uint64, h AckHint, s *Store) error {
 	k := s.indexKey(queue, seq, suffixEntry)
+	if h&HintInline != 0 {
+		return deleteEntry(txn, k, queue, seq, h, s)
+	}
 	item, err := txn.Get(k)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil
@@ -280,16 +279,8 @@ func ack(txn *badger.Txn, queue string, seq uint64, h AckHint, s *Store) error {
 			return err
 		}
 	}
-	if err := txn.Delete(k); err != nil {
+	if err := deleteEntry(txn, k, queue, seq, h, s); err != nil || !shared {
 		return err
-	}
-	if h&HintUnmarked == 0 {
-		if err := txn.Delete(s.indexKey(queue, seq, suffixDelivered)); err != nil {
-			return err
-		}
-	}
-	if !shared {
-		return nil
 	}
 	rk := idKey(nil, prefixRefs, id)
 	item, err = txn.Get(rk)
@@ -352,4 +343,13 @@ func (sl *slab) take(n int) []byte {
 // indexKey is indexKey from the round's slab.
 func (s *Store) indexKey(queue string, seq uint64, suffix byte) []byte {
 	return indexKey(s.slab.take(1+2+len(queue)+8+1), queue, seq, suffix)
+}
+
+// deleteEntry deletes index entry k (entry seq of queue) and, unless h says it
+// has none, its delivered mark.
+func deleteEntry(txn *badger.Txn, k []byte, queue string, seq uint64, h AckHint, s *Store) error {
+	if err := txn.Delete(k); err != nil || h&HintUnmarked != 0 {
+		return err
+	}
+	return txn.Delete(s.indexKey(queue, seq, suffixDelivered))
 }
