@@ -207,20 +207,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 
-	bo := badger.DefaultOptions(dir).
+	bo := badgerOptions(dir, opts).
 		WithSyncWrites(false). // the committer syncs once per group (doc.go)
-		WithLogger(badgerLogger{opts.Logger}).
-		WithMetricsEnabled(false).
-		WithDetectConflicts(false). // one writer: the committer
-		WithMemTableSize(opts.MemTableSize).
-		WithValueThreshold(opts.ValueThreshold).
 		WithValueLogFileSize(opts.ValueLogFileSize).
 		WithBlockCacheSize(opts.BlockCacheSize).
-		WithNumMemtables(numMemtables).
-		WithNumCompactors(numCompactors).
-		WithNumLevelZeroTables(numLevelZeroTables).
-		WithNumLevelZeroTablesStall(numLevelZeroTables + 10).
-		WithBaseLevelSize(baseLevelSize).
 		// Tables were checked by verifyTables; Badger's own check on open
 		// would skip a bad table instead of failing (verify.go).
 		WithChecksumVerificationMode(options.NoVerification).
@@ -264,18 +254,8 @@ func Open(dir string, opts Options) (*Store, error) {
 // disk: commits succeed without syncing and nothing survives Close.
 func OpenMemory(opts Options) (*Store, error) {
 	opts = opts.withDefaults()
-	bo := badger.DefaultOptions("").
+	bo := badgerOptions("", opts).
 		WithInMemory(true).
-		WithLogger(badgerLogger{opts.Logger}).
-		WithMetricsEnabled(false).
-		WithDetectConflicts(false).
-		WithMemTableSize(opts.MemTableSize).
-		WithValueThreshold(opts.ValueThreshold).
-		WithNumMemtables(numMemtables).
-		WithNumCompactors(numCompactors).
-		WithNumLevelZeroTables(numLevelZeroTables).
-		WithNumLevelZeroTablesStall(numLevelZeroTables + 10).
-		WithBaseLevelSize(baseLevelSize).
 		WithCompression(options.None). // nothing to save on: no disk
 		WithBlockCacheSize(0)
 	db, err := badger.Open(bo)
@@ -289,6 +269,21 @@ func OpenMemory(opts Options) (*Store, error) {
 	}
 	s.start()
 	return s, nil
+}
+
+// badgerOptions are the Badger settings a store on disk and one in memory share.
+func badgerOptions(dir string, opts Options) badger.Options {
+	return badger.DefaultOptions(dir).
+		WithLogger(badgerLogger{opts.Logger}).
+		WithMetricsEnabled(false).
+		WithDetectConflicts(false). // one writer: the committer
+		WithMemTableSize(opts.MemTableSize).
+		WithValueThreshold(opts.ValueThreshold).
+		WithNumMemtables(numMemtables).
+		WithNumCompactors(numCompactors).
+		WithNumLevelZeroTables(numLevelZeroTables).
+		WithNumLevelZeroTablesStall(numLevelZeroTables + 10).
+		WithBaseLevelSize(baseLevelSize)
 }
 
 func newStore(db *badger.DB, dir string, opts Options) (*Store, error) {
