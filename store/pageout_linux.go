@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bufio"
 	"bytes"
 	"os"
 	"path/filepath"
@@ -37,10 +36,9 @@ func pageOut(dir string) (advised uint64, ok bool) {
 		return 0, true
 	}
 	prefix := []byte(abs + "/")
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
+	for line := range bytes.Lines(data) {
 		// start-end perms offset dev inode path
-		f := bytes.Fields(sc.Bytes())
+		f := bytes.Fields(line)
 		if len(f) < 6 || !bytes.HasPrefix(f[5], prefix) || !badgerFile(f[5]) {
 			continue
 		}

@@ -161,10 +161,6 @@ func readEntry(txn *badger.Txn, item *badger.Item, seq uint64) (Message, error) 
 func (s *Store) Count(queue string) (n int, last uint64, err error) {
 	prefix := queuePrefix(nil, queue)
 	err = s.db.View(func(txn *badger.Txn) error {
-		// No prefetching: Badger's prefetch copies each value once more
-		// (readEntry copies it anyway) through its own goroutine; without it
-		// a drain of a paged-out queue (issue 6, scenario 6) cost 6.6-8.3
-		// µs of broker CPU per message instead of 8.4-9.4.
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
 		for it.Seek(prefix); it.Valid(); it.Next() {
@@ -207,10 +203,6 @@ func (s *Store) PurgeSome(queue string, max int) (int, error) {
 	prefix := queuePrefix(nil, queue)
 	var b Batch
 	err := s.db.View(func(txn *badger.Txn) error {
-		// No prefetching: Badger's prefetch copies each value once more
-		// (readEntry copies it anyway) through its own goroutine; without it
-		// a drain of a paged-out queue (issue 6, scenario 6) cost 6.6-8.3
-		// µs of broker CPU per message instead of 8.4-9.4.
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
 		for it.Seek(prefix); it.Valid() && b.Len() < max; it.Next() {
