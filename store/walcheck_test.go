@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -27,23 +28,13 @@ func crashImage(t *testing.T, n int) (dir, newest string) {
 		}
 	}
 	dir = t.TempDir()
-	ents, err := os.ReadDir(live)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if e.IsDir() || e.Name() == "LOCK" {
-			continue
-		}
-		copyFile(t, filepath.Join(live, e.Name()), filepath.Join(dir, e.Name()))
-		if strings.HasSuffix(e.Name(), ".mem") && e.Name() > newest {
-			newest = e.Name()
-		}
-	}
-	if newest == "" {
+	copyDir(t, live, dir)
+	mems, _ := filepath.Glob(filepath.Join(dir, "*.mem"))
+	if len(mems) == 0 {
 		t.Fatal("the open store has no write-ahead log")
 	}
-	return dir, newest
+	slices.Sort(mems)
+	return dir, filepath.Base(mems[len(mems)-1])
 }
 
 func copyFile(t *testing.T, from, to string) {
@@ -157,6 +148,7 @@ func TestDamagedOlderLogIsRefused(t *testing.T) {
 	}
 }
 
+// copyDir copies the files of from into to, but Badger's directory lock.
 func copyDir(t *testing.T, from, to string) {
 	t.Helper()
 	ents, err := os.ReadDir(from)
@@ -164,7 +156,7 @@ func copyDir(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 	for _, e := range ents {
-		if !e.IsDir() {
+		if !e.IsDir() && e.Name() != "LOCK" {
 			copyFile(t, filepath.Join(from, e.Name()), filepath.Join(to, e.Name()))
 		}
 	}
