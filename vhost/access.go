@@ -110,7 +110,7 @@ func (b *Broker) SetPermissions(user, vhost, configure, write, read string) erro
 		return err
 	}
 	if b.VHost(vhost) == nil {
-		return fmt.Errorf("%w: '%s'", ErrNoVHost, vhost)
+		return errNoVHost(vhost)
 	}
 	return b.updateUser(user, func(e *userEntry) error {
 		e.perms[vhost] = p
@@ -136,7 +136,7 @@ func (b *Broker) SetTopicPermissions(user, vhost, exchange, write, read string) 
 		}
 	}
 	if b.VHost(vhost) == nil {
-		return fmt.Errorf("%w: '%s'", ErrNoVHost, vhost)
+		return errNoVHost(vhost)
 	}
 	return b.updateUser(user, func(e *userEntry) error {
 		m := e.topics[vhost]

@@ -340,7 +340,6 @@ func (q *Queue) Requeue(es ...Entry) {
 	s := q.mu.scratch[:0]
 	for _, e := range es {
 		if it, ok := q.takeLocked(e); ok {
-			it.redelivered = true
 			if q.overDeliveryLimitLocked(&it) {
 				continue
 			}

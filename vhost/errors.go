@@ -27,6 +27,10 @@ func errUnknownType(kind string) error {
 	return wire.Hard(wire.CommandInvalid, "unknown exchange type '%s'", kind)
 }
 
+func errNoVHost(name string) error {
+	return fmt.Errorf("%w: '%s'", ErrNoVHost, name)
+}
+
 func errNoQueue(vhost, name string) error {
 	return wire.Soft(wire.NotFound, "no queue '%s' in vhost '%s'", name, vhost)
 }

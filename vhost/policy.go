@@ -104,7 +104,7 @@ type policies struct {
 // record that a vhost of the same name created later would inherit. pol.mu is held.
 func (v *VHost) goneLocked() error {
 	if v.pol.gone {
-		return fmt.Errorf("%w: '%s'", ErrNoVHost, v.name)
+		return errNoVHost(v.name)
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ func (b *Broker) SetVHostLimits(name string, l VHostLimits) error {
 	v := b.mu.vhosts[name]
 	if v == nil {
 		b.mu.Unlock()
-		return fmt.Errorf("%w: '%s'", ErrNoVHost, name)
+		return errNoVHost(name)
 	}
 	v.limits.Store(&l)
 	var wait func() error = func() error { return nil }
