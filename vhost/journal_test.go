@@ -70,6 +70,14 @@ func TestJournalAckSkipsUnwrittenMark(t *testing.T) {
 	j.mark(ix, 1)
 	j.ack(ix, 1, true, true)
 	j.ack(ix, 2, true, true)
+	j.mu.Lock()
+	for _, o := range j.mu.ops {
+		if o.ack && o.marked != (o.seq == 2) {
+			j.mu.Unlock()
+			t.Fatalf("ack of %d with marked=%v: only 2's mark reached the store", o.seq, o.marked)
+		}
+	}
+	j.mu.Unlock()
 	out := release(j)
 	if len(out) != 1 || out[0].Len() != 2 {
 		t.Fatalf("batches %v, want one of two acks (the mark dropped)", out)

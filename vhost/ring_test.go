@@ -73,7 +73,17 @@ func TestRingInsertBeforeTail(t *testing.T) {
 			items = append(items, item{seq: s, msg: body})
 			want = append(want, s)
 		}
-		r.insertAll(items)
+		if lo == 100 && len(items) > 1 && r.n > 0 && !before(&items[len(items)-1], r.front()) {
+			// Every element but the tail goes before the block: insertBeforeTail takes it
+			// when the tail is short enough, and leaves the ring as it was otherwise.
+			if got := r.insertBeforeTail(items); got != (tail <= insertTailMax) {
+				t.Fatalf("trial %d: insertBeforeTail with a tail of %d: %v", trial, tail, got)
+			} else if !got {
+				r.insertAll(items)
+			}
+		} else {
+			r.insertAll(items)
+		}
 		slices.Sort(want)
 		if r.bytes != int64(3*len(want)) {
 			t.Fatalf("trial %d: bytes %d, want %d", trial, r.bytes, 3*len(want))
