@@ -393,7 +393,7 @@ func compilePattern(s string) (*policyPattern, error) {
 			if i >= 0 {
 				first, others = first[:i], first[i+1:]
 			}
-			re, err := regexp.Compile("^(?:" + first + ")")
+			re, err := regexp.Compile("^(?:" + closeQuote(first) + ")")
 			if err != nil {
 				return nil, regexpError(err, s)
 			}
@@ -413,6 +413,26 @@ func compilePattern(s string) (*policyPattern, error) {
 	return &policyPattern{re: re}, nil
 }
 
+// closeQuote ends s with \E if s ends in quoted text (\Q with no \E after it), which
+// would otherwise quote what is appended to s.
+func closeQuote(s string) string {
+	for i := 0; i+1 < len(s); i++ {
+		if s[i] != '\\' {
+			continue
+		}
+		if s[i+1] != 'Q' {
+			i++
+			continue
+		}
+		end := strings.Index(s[i+2:], `\E`)
+		if end < 0 {
+			return s + `\E`
+		}
+		i += 2 + end + 1
+	}
+	return s
+}
+
 // groupEnd returns the index of the ")" closing a group whose body starts at s[0], -1 if
 // there is none.
 func groupEnd(s string) int { return topLevel(s, ')') }
@@ -421,12 +441,19 @@ func groupEnd(s string) int { return topLevel(s, ')') }
 // there is none.
 func topLevelBar(s string) int { return topLevel(s, '|') }
 
-// topLevel returns the index of the first c in s outside character classes and outside
-// the groups s opens, -1 if there is none (or s closes a group it did not open first).
+// topLevel returns the index of the first c in s outside character classes, quoted text
+// (\Q…\E) and the groups s opens, -1 if there is none (or s closes a group it did not
+// open first).
 func topLevel(s string, c byte) int {
 	depth := 0
 	for i := 0; i < len(s); i++ {
 		switch b := s[i]; {
+		case b == '\\' && i+1 < len(s) && s[i+1] == 'Q': // quoted up to \E, or to the end: no c after it
+			end := strings.Index(s[i+2:], `\E`)
+			if end < 0 {
+				return -1
+			}
+			i += 2 + end + 1
 		case b == '\\':
 			i++
 		case b == '[':
