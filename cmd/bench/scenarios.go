@@ -180,7 +180,7 @@ func queued(ctx context.Context, e env) (map[string]float64, error) {
 		if !sleep(ctx, e.settle) {
 			return nil, ctx.Err()
 		}
-		rss, err := vmRSS(e.pid)
+		rss, err := perf.ResidentMemory(e.pid)
 		if err != nil {
 			return nil, err
 		}
@@ -204,7 +204,7 @@ func queued(ctx context.Context, e env) (map[string]float64, error) {
 		if !sleep(ctx, e.settle) {
 			return nil, ctx.Err()
 		}
-		rss, err := vmRSS(e.pid)
+		rss, err := perf.ResidentMemory(e.pid)
 		if err != nil {
 			return nil, err
 		}
@@ -215,7 +215,7 @@ func queued(ctx context.Context, e env) (map[string]float64, error) {
 			if !sleep(ctx, e.settleLong-e.settle) {
 				return nil, ctx.Err()
 			}
-			if rss, err = vmRSS(e.pid); err != nil {
+			if rss, err = perf.ResidentMemory(e.pid); err != nil {
 				return nil, err
 			}
 			m["kept_later_mb"] = float64(rss-pub.BrokerRSSStart) / (1 << 20)
@@ -230,7 +230,7 @@ func connections(ctx context.Context, e env) (map[string]float64, error) {
 	if e.pid <= 0 {
 		return nil, fmt.Errorf("scenario 7 needs the broker's --pid")
 	}
-	before, err := vmRSS(e.pid)
+	before, err := perf.ResidentMemory(e.pid)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +241,7 @@ func connections(ctx context.Context, e env) (map[string]float64, error) {
 	cfg.BrokerPID = 0
 	cfg.OnReady = func() {
 		sleep(ctx, e.settle)
-		ready, readyErr = vmRSS(e.pid)
+		ready, readyErr = perf.ResidentMemory(e.pid)
 	}
 	if _, err := perf.Run(ctx, cfg); err != nil {
 		return nil, err

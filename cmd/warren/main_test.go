@@ -215,8 +215,8 @@ func TestFailsClearlyWhenItCannotStart(t *testing.T) {
 
 // TestStartupTime measures process start to the first connection answered with
 // connection.start (scenario 8 of cmd/bench) and logs the median of five starts.
-// It polls about as cmd/bench startup does: a try, then 500 µs of startupPoll (nanosleep on
-// Linux, startup_linux_test.go; time.Sleep oversleeps short waits to a millisecond).
+// It polls as cmd/bench startup does: a try (perf.Prober), then 500 µs of perf.Nap
+// (nanosleep on Linux; time.Sleep oversleeps short waits to a millisecond).
 // A bare TCP connect would succeed as soon as the port listens, before the broker
 // answers.
 func TestStartupTime(t *testing.T) {

@@ -15,7 +15,7 @@ func ServesAMQP(addr string) bool {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.Write([]byte{'A', 'M', 'Q', 'P', 0, 0, 9, 1}); err != nil {
+	if _, err := c.Write(protocolHeader); err != nil {
 		return false
 	}
 	var b [1]byte

@@ -61,7 +61,7 @@ func servesRaw(family int, sa syscall.Sockaddr) bool {
 	if syscall.Connect(fd, sa) != nil {
 		return false
 	}
-	if n, err := syscall.Write(fd, []byte{'A', 'M', 'Q', 'P', 0, 0, 9, 1}); err != nil || n != 8 {
+	if n, err := syscall.Write(fd, protocolHeader); err != nil || n != len(protocolHeader) {
 		return false
 	}
 	var b [1]byte

@@ -35,12 +35,12 @@ func ProcUsage(pid int) (cpu time.Duration, rss int64, err error) {
 	if err1 != nil || err2 != nil {
 		return 0, 0, fmt.Errorf("perf: /proc/%d/stat: bad utime or stime", pid)
 	}
-	rss, err = vmRSS(pid)
+	rss, err = ResidentMemory(pid)
 	return time.Duration(utime+stime) * clockTick, rss, err
 }
 
-// vmRSS returns a process's resident set size in bytes.
-func vmRSS(pid int) (int64, error) {
+// ResidentMemory returns a process's resident set size in bytes (VmRSS, proc(5)).
+func ResidentMemory(pid int) (int64, error) {
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
