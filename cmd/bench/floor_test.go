@@ -31,14 +31,8 @@ func TestFloor(t *testing.T) {
 	if !(m["p50_us"] > 0 && m["p50_us"] <= m["p99_us"] && m["p99_us"] <= m["p999_us"]) || m["cpu_us"] < 0 {
 		t.Fatalf("figures %v: want 0 < p50 <= p99 <= p99.9 and CPU >= 0", m)
 	}
-	var out bytes.Buffer
-	writeReport(&out, []result{
-		{Scenario: 5, Broker: "warren", Round: 1, Metrics: map[string]float64{"p99_us": 300}},
-		{Scenario: 5, Broker: "rabbitmq", Round: 1, Metrics: map[string]float64{"p99_us": 900}},
-		{Scenario: 5, Broker: floorBroker, Round: 1, Metrics: m},
-	}, nil)
-	if !strings.Contains(out.String(), "floor: a bare TCP relay process") {
-		t.Fatalf("report has no floor line:\n%s", out.String())
+	if out := floorReport(m); !strings.Contains(out, "floor: a bare TCP relay process") {
+		t.Fatalf("report has no floor line:\n%s", out)
 	}
 }
 
@@ -57,13 +51,29 @@ func TestFloorProcess(t *testing.T) {
 	if m["direct_p50_us"] <= 0 || m["direct_p999_us"] < m["direct_p50_us"] {
 		t.Fatalf("figures without the relay %v", m)
 	}
+	// Latencies in µs of a loopback stream: well under a second, or the timestamps
+	// are read in the wrong unit. The relay's CPU is measured; the direct stream's not.
+	if m["p999_us"] >= 1e6 || m["direct_p999_us"] >= 1e6 {
+		t.Fatalf("figures %v: a latency of a second or more", m)
+	}
+	if _, ok := m["cpu_us"]; !ok {
+		t.Fatalf("figures %v: no relay CPU", m)
+	}
+	if _, ok := m["direct_cpu_us"]; ok {
+		t.Fatalf("figures %v: CPU for the stream without a relay process", m)
+	}
+	if out := floorReport(m); !strings.Contains(out, "without the relay") {
+		t.Fatalf("report has no line for the stream without the relay:\n%s", out)
+	}
+}
+
+// floorReport is the report of one round of scenario 5 with floor figures m.
+func floorReport(m map[string]float64) string {
 	var out bytes.Buffer
 	writeReport(&out, []result{
 		{Scenario: 5, Broker: "warren", Round: 1, Metrics: map[string]float64{"p99_us": 300}},
 		{Scenario: 5, Broker: "rabbitmq", Round: 1, Metrics: map[string]float64{"p99_us": 900}},
 		{Scenario: 5, Broker: floorBroker, Round: 1, Metrics: m},
 	}, nil)
-	if !strings.Contains(out.String(), "without the relay") {
-		t.Fatalf("report has no line for the stream without the relay:\n%s", out.String())
-	}
+	return out.String()
 }
