@@ -13,11 +13,7 @@ import (
 // batch and 8 MiB memtables, such a round failed whole (store.ErrBatchTooBig) and its
 // acked messages stayed in the store, to come back after a restart.
 func TestJournalRoundLargerThanATransaction(t *testing.T) {
-	st, err := store.Open(t.TempDir(), store.Options{GCInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openJournalStore(t)
 	ix := indexName(1)
 	const n = 20000 // two deletes each: more than Badger's 13,107 entries per transaction
 	var b store.Batch
@@ -50,11 +46,7 @@ func TestJournalRoundLargerThanATransaction(t *testing.T) {
 // TestJournalAckSkipsUnwrittenMark: an ack whose entry's mark is still collecting drops
 // the mark and deletes only the entry; an entry whose mark reached the store loses both.
 func TestJournalAckSkipsUnwrittenMark(t *testing.T) {
-	st, err := store.Open(t.TempDir(), store.Options{GCInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openJournalStore(t)
 	ix := indexName(1)
 	var b store.Batch
 	for seq := uint64(1); seq <= 2; seq++ {
@@ -93,11 +85,7 @@ func TestJournalAckSkipsUnwrittenMark(t *testing.T) {
 // TestJournalForgetDropsMarks: marks still collecting for an index being dropped are not
 // written (they would outlive the index's entries); other indexes' marks are.
 func TestJournalForgetDropsMarks(t *testing.T) {
-	st, err := store.Open(t.TempDir(), store.Options{GCInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openJournalStore(t)
 	a, b := indexName(1), indexName(2)
 	var sb store.Batch
 	for seq := uint64(1); seq <= 2; seq++ {
@@ -148,4 +136,19 @@ func release(j *journal) []*store.Batch {
 	defer j.mu.Unlock()
 	j.mu.inflight = j.mu.inflight[:0]
 	return j.takeLocked()
+}
+
+// openJournalStore opens a store in a new folder, closed when the test ends.
+func openJournalStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(t.TempDir(), store.Options{GCInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("close the store: %v", err)
+		}
+	})
+	return st
 }
