@@ -28,14 +28,8 @@ func ServesAMQP(addr string) bool {
 // takes as little as it can from the broker starting beside it.
 func Prober(addr string) func() bool { return prober(addr) }
 
-var prober = func(addr string) func() bool {
-	return func() bool { return ServesAMQP(addr) }
-}
-
 // Nap waits d between the tries of such a loop. time.Sleep oversleeps short waits: a
 // Go program with nothing else to do waits for its next timer in epoll_wait, whose
 // timeout has a resolution of a millisecond, so time.Sleep(200µs) takes 1.08 ms.
 // probe_linux.go sleeps with nanosleep(2) instead.
 func Nap(d time.Duration) { nap(d) }
-
-var nap = time.Sleep
