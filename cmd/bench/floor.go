@@ -33,9 +33,9 @@ func floorCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "round", Value: 1, Usage: "round number"},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "results file (JSON lines, appended)"},
-			&cli.Float64Flag{Name: "rate", Value: 2000, Usage: "messages per second"},
+			&cli.Float64Flag{Name: "rate", Value: latencyRate, Usage: "messages per second"},
 			&cli.DurationFlag{Name: "duration", Value: 8 * time.Second, Usage: "measurement time"},
-			&cli.IntFlag{Name: "size", Value: 16, Usage: "message size in bytes (at least 8: the timestamp)"},
+			&cli.IntFlag{Name: "size", Value: perf.DefaultConfig().Size, Usage: "message size in bytes (at least 8: the timestamp)"},
 		},
 		Action: func(cx *cli.Context) error {
 			m, err := measureFloor(cx.Context, cx.Float64("rate"), cx.Duration("duration"), cx.Int("size"))
