@@ -58,9 +58,9 @@ type jkey struct {
 }
 
 func newJournal(st *store.Store, log zerolog.Logger) *journal {
-	// Every index is named by indexName: 8 bytes. A batch larger than a transaction would
+	// Every index is named by indexName, all of one length. A batch larger than a transaction would
 	// fail whole (store.ErrBatchTooBig), and its acks would come back after a restart.
-	j := &journal{st: st, log: log, max: st.MaxSettles(8)}
+	j := &journal{st: st, log: log, max: st.MaxSettles(len(indexName(0)))}
 	j.doneFn = j.done
 	j.idle = sync.NewCond(&j.mu.Mutex)
 	j.mu.marks = make(map[jkey]int)
